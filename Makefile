@@ -1,0 +1,68 @@
+# tlsgate - top-level Makefile
+#
+#   make              build everything under build/
+#   make test         install missing Debian packages, build, run all suites
+#   make bench        run the benchmarks (figures go to docs/benchmarks.md)
+#   make install      PREFIX=/usr/local DESTDIR=...
+#
+# Options: WERROR=1 (warnings are errors; CI sets it), SANITIZE=address,undefined
+# Each part adds its own rules in its build.mk; this file only holds what
+# they share.
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+WARNFLAGS = -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARNFLAGS += -Werror
+endif
+OPTFLAGS ?= -O2 -g
+SANFLAGS =
+ifneq ($(SANITIZE),)
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPTFLAGS = -O1 -g
+endif
+CPPFLAGS += -D_GNU_SOURCE -Ilib
+CFLAGS   += -std=c11 $(OPTFLAGS) $(WARNFLAGS) $(SANFLAGS) -fPIC
+LDFLAGS  += $(SANFLAGS)
+
+# Filled in by the build.mk files.
+ALL_TARGETS :=
+TEST_ARCHIVES :=
+UNIT_TESTS :=
+INSTALL_TARGETS :=
+
+.PHONY: all test unit e2e bench deps install clean
+all:
+
+include lib/build.mk
+-include cli/build.mk
+-include postfix-policyd/build.mk
+-include dovecot-plugin/build.mk
+include tests/build.mk
+-include bench/build.mk
+
+all: $(ALL_TARGETS)
+
+deps:
+	tests/install-deps
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+install: $(INSTALL_TARGETS)
+
+clean:
+	rm -rf $(BUILD)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,45 @@
+/*
+ * common - configuration loading shared by the subcommands. See cli.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_print_errors(const struct tg_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+	if (errs->dropped > 0)
+		fprintf(stderr, "(%zu more errors not shown)\n", errs->dropped);
+}
+
+int cli_load_config(const struct cli_context *ctx, struct tg_config *cfg)
+{
+	struct tg_errors errs;
+
+	tg_config_init(cfg);
+	if (ctx->policy_path != NULL) {
+		cfg->policy = strdup(ctx->policy_path);
+		cfg->message = strdup(TG_DEFAULT_MESSAGE);
+		if (cfg->policy == NULL || cfg->message == NULL) {
+			fprintf(stderr, "tlsgate: out of memory\n");
+			return -1;
+		}
+		return 0;
+	}
+	const char *path = ctx->config_path ? ctx->config_path : TG_DEFAULT_CONFIG;
+	if (ctx->config_path == NULL && access(path, F_OK) != 0) {
+		fprintf(stderr,
+			"tlsgate: no configuration: give -c CONF or --policy PATH "
+			"(or create " TG_DEFAULT_CONFIG ")\n");
+		return -1;
+	}
+	tg_errors_init(&errs);
+	int r = tg_config_load(cfg, path, &errs);
+	cli_print_errors(&errs);
+	tg_errors_clear(&errs);
+	return r;
+}

@@ -1,0 +1,68 @@
+/*
+ * arena - bump allocator. See arena.h.
+ */
+#include "arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK_SIZE (256 * 1024)
+
+struct tg_arena_block {
+	struct tg_arena_block *next;
+	size_t size;
+	_Alignas(8) unsigned char data[];
+};
+
+void tg_arena_init(struct tg_arena *arena)
+{
+	memset(arena, 0, sizeof(*arena));
+}
+
+void tg_arena_free(struct tg_arena *arena)
+{
+	struct tg_arena_block *b = arena->head;
+	while (b != NULL) {
+		struct tg_arena_block *next = b->next;
+		free(b);
+		b = next;
+	}
+	tg_arena_init(arena);
+}
+
+void *tg_arena_alloc(struct tg_arena *arena, size_t size)
+{
+	size = (size + 7) & ~(size_t)7;
+	if (arena->head == NULL || arena->head->size - arena->used < size) {
+		size_t block = size > BLOCK_SIZE / 4 ? size : BLOCK_SIZE;
+		struct tg_arena_block *b = malloc(sizeof(*b) + block);
+		if (b == NULL)
+			return NULL;
+		b->size = block;
+		if (block == size && arena->head != NULL) {
+			/* A large piece gets a block of its own behind the
+			 * current one, which keeps its free space. */
+			b->next = arena->head->next;
+			arena->head->next = b;
+			arena->total += size;
+			return b->data;
+		}
+		b->next = arena->head;
+		arena->head = b;
+		arena->used = 0;
+	}
+	void *p = arena->head->data + arena->used;
+	arena->used += size;
+	arena->total += size;
+	return p;
+}
+
+char *tg_arena_strndup(struct tg_arena *arena, const char *s, size_t len)
+{
+	char *p = tg_arena_alloc(arena, len + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}

@@ -1,0 +1,451 @@
+/*
+ * config - the tlsgate.conf parser. See config.h.
+ *
+ * Parsing fills a scratch config; only a file without errors replaces the
+ * caller's, so a failed reload never leaves a mixed configuration.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "filetrust.h"
+#include "text.h"
+
+#define MAX_CONFIG_BYTES (1024 * 1024)
+
+void tg_config_init(struct tg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_tls = true;
+	cfg->failure = TG_FAILURE_TEMPFAIL;
+	cfg->socket_mode = 0666;
+	cfg->idle_timeout = 300;
+	cfg->max_connections = 4096;
+}
+
+void tg_config_free(struct tg_config *cfg)
+{
+	free(cfg->path);
+	free(cfg->policy);
+	free(cfg->message);
+	for (size_t i = 0; i < cfg->listen_count; i++)
+		free(cfg->listen[i]);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->pidfile);
+	free(cfg->socket_owner);
+	free(cfg->socket_group);
+	free(cfg->smtp_reply);
+	tg_config_init(cfg);
+}
+
+struct value {
+	const char *s;
+	size_t len;
+};
+
+typedef int setter_fn(struct tg_config *cfg, const struct value *v,
+		      char *why, size_t whylen);
+
+static int set_string(char **field, const struct value *v, char *why,
+		      size_t whylen)
+{
+	if (v->len == 0) {
+		snprintf(why, whylen, "empty value");
+		return -1;
+	}
+	if (!tg_text_valid(v->s, v->len)) {
+		snprintf(why, whylen, "not valid UTF-8 text (or has control characters)");
+		return -1;
+	}
+	char *copy = strndup(v->s, v->len);
+	if (copy == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int parse_bool(const struct value *v, bool *out, char *why, size_t whylen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	for (int i = 0; i < 4; i++) {
+		if (tg_ascii_caseeq(v->s, v->len, yes[i], strlen(yes[i]))) {
+			*out = true;
+			return 0;
+		}
+		if (tg_ascii_caseeq(v->s, v->len, no[i], strlen(no[i]))) {
+			*out = false;
+			return 0;
+		}
+	}
+	snprintf(why, whylen, "expected yes or no");
+	return -1;
+}
+
+static int parse_uint(const struct value *v, unsigned min, unsigned max,
+		      int base, unsigned *out, char *why, size_t whylen)
+{
+	char buf[16];
+	char *end;
+	if (v->len == 0 || v->len >= sizeof(buf) || v->s[0] == '-' || v->s[0] == '+') {
+		snprintf(why, whylen, "expected a number from %u to %u", min, max);
+		return -1;
+	}
+	memcpy(buf, v->s, v->len);
+	buf[v->len] = '\0';
+	errno = 0;
+	unsigned long n = strtoul(buf, &end, base);
+	if (errno != 0 || *end != '\0' || n < min || n > max) {
+		snprintf(why, whylen, base == 8 ? "expected an octal mode such as 0660" :
+			 "expected a number from %u to %u", min, max);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* A duration: a number of seconds, or with a suffix s, m or h. */
+static int parse_seconds(const struct value *v, unsigned *out, char *why,
+			 size_t whylen)
+{
+	struct value num = *v;
+	unsigned scale = 1;
+	if (num.len > 0) {
+		switch (num.s[num.len - 1]) {
+		case 's': scale = 1; num.len--; break;
+		case 'm': scale = 60; num.len--; break;
+		case 'h': scale = 3600; num.len--; break;
+		}
+	}
+	unsigned n;
+	if (parse_uint(&num, 1, 86400, 10, &n, why, whylen) < 0 ||
+	    (uint64_t)n * scale > 86400) {
+		snprintf(why, whylen, "expected a duration from 1s to 24h (e.g. 300, 5m)");
+		return -1;
+	}
+	*out = n * scale;
+	return 0;
+}
+
+static int set_policy(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_string(&c->policy, v, w, n); }
+
+static int set_message(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	if (v->len > TG_CONFIG_MAX_MESSAGE) {
+		snprintf(w, n, "longer than %d bytes", TG_CONFIG_MAX_MESSAGE);
+		return -1;
+	}
+	return set_string(&c->message, v, w, n);
+}
+
+static int set_log_tls(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_bool(v, &c->log_tls, w, n); }
+
+static int set_failure(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	if (tg_ascii_caseeq(v->s, v->len, "tempfail", 8))
+		c->failure = TG_FAILURE_TEMPFAIL;
+	else if (tg_ascii_caseeq(v->s, v->len, "allow", 5))
+		c->failure = TG_FAILURE_ALLOW;
+	else {
+		snprintf(w, n, "expected tempfail or allow");
+		return -1;
+	}
+	return 0;
+}
+
+static int set_listen(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	/* Several listeners: repeat the key or separate them by blanks. */
+	size_t i = 0;
+	while (i < v->len) {
+		while (i < v->len && (v->s[i] == ' ' || v->s[i] == '\t' || v->s[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < v->len && v->s[i] != ' ' && v->s[i] != '\t' && v->s[i] != ',')
+			i++;
+		if (i == start)
+			break;
+		struct value one = { v->s + start, i - start };
+		if (!(one.len > 5 && strncmp(one.s, "inet:", 5) == 0) &&
+		    !(one.len > 5 && strncmp(one.s, "unix:", 5) == 0)) {
+			snprintf(w, n, "expected inet:HOST:PORT or unix:PATH");
+			return -1;
+		}
+		if (c->listen_count >= TG_CONFIG_MAX_LISTEN) {
+			snprintf(w, n, "more than %d listeners", TG_CONFIG_MAX_LISTEN);
+			return -1;
+		}
+		char *slot = NULL;
+		if (set_string(&slot, &one, w, n) < 0)
+			return -1;
+		c->listen[c->listen_count++] = slot;
+	}
+	return 0;
+}
+
+static int set_user(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_string(&c->user, v, w, n); }
+static int set_group(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_string(&c->group, v, w, n); }
+static int set_pidfile(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_string(&c->pidfile, v, w, n); }
+static int set_socket_owner(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_string(&c->socket_owner, v, w, n); }
+static int set_socket_group(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_string(&c->socket_group, v, w, n); }
+static int set_socket_mode(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_uint(v, 0, 0777, 8, &c->socket_mode, w, n); }
+
+static int set_smtp_reply(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	/* "4XX" or "5XX", then an enhanced status code of the same class. */
+	const char *s = v->s;
+	if (v->len < 9 || (s[0] != '4' && s[0] != '5') || s[1] < '0' || s[1] > '9' ||
+	    s[2] < '0' || s[2] > '9' || s[3] != ' ' || s[4] != s[0] || s[5] != '.') {
+		snprintf(w, n, "expected an SMTP reply code and enhanced status code, e.g. 530 5.7.0");
+		return -1;
+	}
+	size_t i = 6;
+	int dots = 0;
+	for (; i < v->len; i++) {
+		if (s[i] == '.')
+			dots++;
+		else if (s[i] < '0' || s[i] > '9')
+			break;
+	}
+	if (i != v->len || dots != 1 || s[v->len - 1] == '.' || s[6] == '.') {
+		snprintf(w, n, "expected an SMTP reply code and enhanced status code, e.g. 530 5.7.0");
+		return -1;
+	}
+	return set_string(&c->smtp_reply, v, w, n);
+}
+
+static int set_unauthenticated(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	if (tg_ascii_caseeq(v->s, v->len, "dunno", 5))
+		c->check_unauthenticated = false;
+	else if (tg_ascii_caseeq(v->s, v->len, "check", 5))
+		c->check_unauthenticated = true;
+	else {
+		snprintf(w, n, "expected dunno or check");
+		return -1;
+	}
+	return 0;
+}
+
+static int set_idle_timeout(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_seconds(v, &c->idle_timeout, w, n); }
+static int set_max_connections(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_uint(v, 1, 1000000, 10, &c->max_connections, w, n); }
+
+static const struct {
+	const char *name;
+	setter_fn *set;
+	bool repeatable;
+} keys[] = {
+	{ "policy", set_policy, false },
+	{ "message", set_message, false },
+	{ "log_tls", set_log_tls, false },
+	{ "failure", set_failure, false },
+	{ "listen", set_listen, true },
+	{ "user", set_user, false },
+	{ "group", set_group, false },
+	{ "pidfile", set_pidfile, false },
+	{ "socket_owner", set_socket_owner, false },
+	{ "socket_group", set_socket_group, false },
+	{ "socket_mode", set_socket_mode, false },
+	{ "smtp_reply", set_smtp_reply, false },
+	{ "unauthenticated", set_unauthenticated, false },
+	{ "idle_timeout", set_idle_timeout, false },
+	{ "max_connections", set_max_connections, false },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Splits "key = value" (value possibly quoted) into key and value. */
+static int split_line(const char *line, size_t len, struct value *key,
+		      struct value *val, char *scratch, char *why, size_t whylen)
+{
+	size_t i = 0;
+	while (i < len && is_blank(line[i]))
+		i++;
+	key->s = line + i;
+	while (i < len && !is_blank(line[i]) && line[i] != '=')
+		i++;
+	key->len = (size_t)(line + i - key->s);
+	while (i < len && is_blank(line[i]))
+		i++;
+	if (key->len == 0 || i >= len || line[i] != '=') {
+		snprintf(why, whylen, "expected key = value");
+		return -1;
+	}
+	i++;
+	while (i < len && is_blank(line[i]))
+		i++;
+	if (i < len && line[i] == '"') {
+		size_t n = 0;
+		for (i++;; i++) {
+			if (i >= len) {
+				snprintf(why, whylen, "unterminated quoted value");
+				return -1;
+			}
+			if (line[i] == '"')
+				break;
+			if (line[i] == '\\') {
+				if (i + 1 >= len || (line[i + 1] != '"' && line[i + 1] != '\\')) {
+					snprintf(why, whylen, "bad escape (only \\\" and \\\\ are allowed)");
+					return -1;
+				}
+				i++;
+			}
+			scratch[n++] = line[i];
+		}
+		i++;
+		while (i < len && is_blank(line[i]))
+			i++;
+		if (i < len && line[i] != '#') {
+			snprintf(why, whylen, "text after the closing quote");
+			return -1;
+		}
+		val->s = scratch;
+		val->len = n;
+		return 0;
+	}
+	val->s = line + i;
+	/* A '#' after a blank starts a comment; trailing blanks go. */
+	size_t end = i;
+	for (size_t k = i; k < len; k++) {
+		if (line[k] == '#' && k > i && is_blank(line[k - 1]))
+			break;
+		if (!is_blank(line[k]))
+			end = k + 1;
+	}
+	val->len = end - i;
+	return 0;
+}
+
+static char *resolve_policy_path(const char *config_name, const char *policy)
+{
+	if (policy[0] == '/' || strchr(config_name, '/') == NULL)
+		return strdup(policy);
+	const char *slash = strrchr(config_name, '/');
+	char *joined;
+	if (asprintf(&joined, "%.*s/%s", (int)(slash - config_name),
+		     config_name, policy) < 0)
+		return NULL;
+	return joined;
+}
+
+int tg_config_parse(struct tg_config *cfg, const char *name,
+		    const char *data, size_t len, struct tg_errors *errs)
+{
+	struct tg_config tmp;
+	char scratch[TG_CONFIG_MAX_LINE + 1], why[256];
+	unsigned char seen[NKEYS] = { 0 };
+	size_t before = tg_errors_total(errs), pos = 0;
+	unsigned lineno = 0;
+
+	tg_config_init(&tmp);
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		const char *line = data + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t line_len = nl ? (size_t)(nl - line) : len - pos;
+		pos += line_len + (nl != NULL);
+		lineno++;
+		if (line_len > 0 && line[line_len - 1] == '\r')
+			line_len--;
+		if (line_len > TG_CONFIG_MAX_LINE) {
+			tg_errors_add(errs, name, lineno, "line longer than %d bytes", TG_CONFIG_MAX_LINE);
+			continue;
+		}
+		if (memchr(line, '\0', line_len) != NULL) {
+			tg_errors_add(errs, name, lineno, "NUL byte in line");
+			continue;
+		}
+		size_t k = 0;
+		while (k < line_len && is_blank(line[k]))
+			k++;
+		if (k == line_len || line[k] == '#')
+			continue;
+
+		struct value key, val;
+		if (split_line(line, line_len, &key, &val, scratch, why, sizeof(why)) < 0) {
+			tg_errors_add(errs, name, lineno, "%s", why);
+			continue;
+		}
+		size_t idx = 0;
+		while (idx < NKEYS && !(strlen(keys[idx].name) == key.len &&
+					memcmp(keys[idx].name, key.s, key.len) == 0))
+			idx++;
+		if (idx == NKEYS) {
+			char shown[60];
+			tg_sanitize(key.s, key.len, 40, shown, sizeof(shown));
+			tg_errors_add(errs, name, lineno, "unknown key '%s'", shown);
+			continue;
+		}
+		if (seen[idx] && !keys[idx].repeatable) {
+			tg_errors_add(errs, name, lineno, "%s given twice", keys[idx].name);
+			continue;
+		}
+		seen[idx] = 1;
+		if (keys[idx].set(&tmp, &val, why, sizeof(why)) < 0)
+			tg_errors_add(errs, name, lineno, "%s: %s", keys[idx].name, why);
+	}
+	if (tg_errors_total(errs) == before && tmp.policy == NULL)
+		tg_errors_add(errs, name, 0, "no policy = PATH given");
+	if (tg_errors_total(errs) == before && tmp.policy != NULL) {
+		char *resolved = resolve_policy_path(name, tmp.policy);
+		if (resolved == NULL)
+			tg_errors_add(errs, name, 0, "out of memory");
+		free(tmp.policy);
+		tmp.policy = resolved;
+	}
+	if (tg_errors_total(errs) == before && tmp.message == NULL &&
+	    (tmp.message = strdup(TG_DEFAULT_MESSAGE)) == NULL)
+		tg_errors_add(errs, name, 0, "out of memory");
+	if (tg_errors_total(errs) == before &&
+	    (tmp.path = strdup(name)) == NULL)
+		tg_errors_add(errs, name, 0, "out of memory");
+	if (tg_errors_total(errs) != before) {
+		tg_config_free(&tmp);
+		return -1;
+	}
+	tg_config_free(cfg);
+	*cfg = tmp;
+	return 0;
+}
+
+int tg_config_load(struct tg_config *cfg, const char *path,
+		   struct tg_errors *errs)
+{
+	char *data, why[512];
+	size_t len;
+	struct stat st;
+
+	if (tg_read_trusted(path, 0, MAX_CONFIG_BYTES, &data, &len, &st,
+			    why, sizeof(why)) < 0) {
+		tg_errors_add(errs, path, 0, "%s", why);
+		return -1;
+	}
+	int r = tg_config_parse(cfg, path, data, len, errs);
+	free(data);
+	return r;
+}

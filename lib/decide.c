@@ -1,0 +1,145 @@
+/*
+ * decide - resolution of one login against a policy snapshot.
+ * See decide.h; the rules are in docs/policy.md.
+ */
+#include "decide.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "policy_int.h"
+
+/* The subjects that can apply to a login, most specific first. */
+struct subjects {
+	int32_t idx[3];
+	int count;
+};
+
+static void find_subjects(const struct tg_policy *policy, const char *user,
+			  struct subjects *out)
+{
+	size_t len = strlen(user);
+	out->count = 0;
+
+	int32_t k = tg_subject_find(policy, user, len,
+				    tg_subject_hash(user, len));
+	if (k >= 0 && user[0] != '@' && !(len == 1 && user[0] == '*'))
+		out->idx[out->count++] = k;
+	const char *at = strrchr(user, '@');
+	if (at != NULL && at[1] != '\0') {
+		size_t dlen = len - (size_t)(at - user);
+		k = tg_subject_find(policy, at, dlen, tg_subject_hash(at, dlen));
+		if (k >= 0)
+			out->idx[out->count++] = k;
+	}
+	if (policy->global >= 0)
+		out->idx[out->count++] = policy->global;
+}
+
+static const struct tg_mode_rule *find_mode_rule(const struct tg_policy *policy,
+						 const struct subjects *subjects,
+						 enum tg_service service)
+{
+	for (int s = 0; s < subjects->count; s++) {
+		const struct tg_subject *subj = &policy->subjects[subjects->idx[s]];
+		for (int32_t i = subj->first_mode; i >= 0; i = policy->modes[i].next)
+			if (policy->modes[i].protocols & (1u << service))
+				return &policy->modes[i];
+	}
+	return NULL;
+}
+
+static bool exemption_applies(const struct tg_policy *policy,
+			      const struct tg_exemption *e,
+			      const struct tg_login *login)
+{
+	if (!(e->protocols & (1u << login->service)))
+		return false;
+	if (e->until != 0 && e->until < login->today)
+		return false;
+	for (uint32_t n = 0; n < e->net_count; n++)
+		if (tg_net_contains(&policy->nets[e->net_first + n], login->client))
+			return true;
+	return false;
+}
+
+static const struct tg_exemption *find_exemption(const struct tg_policy *policy,
+						 const struct subjects *subjects,
+						 const struct tg_login *login)
+{
+	if (login->client == NULL)
+		return NULL;	/* an unknown address is in no network */
+	for (int s = 0; s < subjects->count; s++) {
+		const struct tg_subject *subj = &policy->subjects[subjects->idx[s]];
+		for (int32_t i = subj->first_exempt; i >= 0; i = policy->exempts[i].next)
+			if (exemption_applies(policy, &policy->exempts[i], login))
+				return &policy->exempts[i];
+	}
+	return NULL;
+}
+
+void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
+	       struct tg_decision *d)
+{
+	struct subjects subjects;
+	const struct tg_mode_rule *rule = NULL;
+
+	memset(d, 0, sizeof(*d));
+	find_subjects(policy, login->user, &subjects);
+
+	if (login->mode_override >= TG_MODE_OFF &&
+	    login->mode_override <= TG_MODE_REQUIRE) {
+		d->rule_mode = (enum tg_mode)login->mode_override;
+		d->rule.file = TG_REF_USERDB;
+	} else {
+		rule = find_mode_rule(policy, &subjects, login->service);
+		if (rule != NULL) {
+			d->rule_mode = (enum tg_mode)rule->mode;
+			d->rule = rule->ref;
+			d->rule_note = rule->note;
+			d->message = rule->message;
+			d->min_tls = (enum tg_tls)rule->min_tls;
+			if (rule->mode == TG_MODE_REQUIRE)
+				d->enforce_from = rule->from;
+		} else {
+			d->rule_mode = TG_MODE_OFF;
+		}
+	}
+	d->mode = d->rule_mode;
+	if (d->mode == TG_MODE_REQUIRE && d->enforce_from > login->today)
+		d->mode = TG_MODE_AUDIT;
+
+	if (d->mode == TG_MODE_OFF) {
+		d->verdict = TG_VERDICT_ALLOW;
+		return;
+	}
+	if (login->tls != TG_TLS_NONE) {
+		/* A version we do not know cannot be held against the client:
+		 * min_tls applies where the server reports it. */
+		if (d->min_tls == TG_TLS_NONE || login->tls == TG_TLS_UNKNOWN ||
+		    login->tls >= d->min_tls) {
+			d->verdict = TG_VERDICT_ALLOW;
+			return;
+		}
+		d->tls_below_min = true;
+	}
+	const struct tg_exemption *e = find_exemption(policy, &subjects, login);
+	if (e != NULL) {
+		d->verdict = TG_VERDICT_EXEMPT;
+		d->exemption = e->ref;
+		d->exemption_note = e->note;
+		return;
+	}
+	d->verdict = d->mode == TG_MODE_REQUIRE ? TG_VERDICT_REJECT : TG_VERDICT_AUDIT;
+}
+
+char *tg_rule_ref_format(const struct tg_rule_ref *ref, char *buf, size_t size)
+{
+	if (ref->file == NULL)
+		snprintf(buf, size, "default");
+	else if (ref->line == 0)
+		snprintf(buf, size, "%s", ref->file);
+	else
+		snprintf(buf, size, "%s:%u", ref->file, ref->line);
+	return buf;
+}

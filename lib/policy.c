@@ -1,0 +1,839 @@
+/*
+ * policy - loading a policy snapshot from files, and read access to it.
+ * See policy.h for the contract, docs/policy.md for the format.
+ *
+ * Loading is one pass over each file: a line is tokenized, checked and
+ * appended; a line with a mistake adds an error and parsing goes on, so
+ * that one run reports every mistake. Any error makes the whole load fail.
+ */
+#include "policy_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "date.h"
+#include "filetrust.h"
+#include "text.h"
+
+#define INITIAL_SLOTS 64
+
+uint32_t tg_subject_hash(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)tg_ascii_lower(s[i]);
+		h *= 16777619u;
+	}
+	return h;
+}
+
+int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
+			size_t len, uint32_t hash)
+{
+	if (policy->slots == NULL)
+		return -1;
+	for (size_t i = hash & policy->slot_mask;; i = (i + 1) & policy->slot_mask) {
+		uint32_t slot = policy->slots[i];
+		if (slot == 0)
+			return -1;
+		const struct tg_subject *subj = &policy->subjects[slot - 1];
+		if (subj->hash == hash &&
+		    tg_ascii_caseeq(subj->key, subj->len, s, len))
+			return (int32_t)(slot - 1);
+	}
+}
+
+/* Makes room for n more elements in a growing array. */
+static int reserve(void **array, size_t *cap, size_t used, size_t more,
+		   size_t elem)
+{
+	if (used + more <= *cap)
+		return 0;
+	size_t want = *cap ? *cap : 16;
+	while (want < used + more)
+		want *= 2;
+	void *p = realloc(*array, want * elem);
+	if (p == NULL)
+		return -1;
+	*array = p;
+	*cap = want;
+	return 0;
+}
+
+static int rehash(struct tg_policy *policy, size_t nslots)
+{
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+	if (slots == NULL)
+		return -1;
+	size_t mask = nslots - 1;
+	for (size_t k = 0; k < policy->nsubjects; k++) {
+		size_t i = policy->subjects[k].hash & mask;
+		while (slots[i] != 0)
+			i = (i + 1) & mask;
+		slots[i] = (uint32_t)(k + 1);
+	}
+	free(policy->slots);
+	policy->slots = slots;
+	policy->slot_mask = mask;
+	return 0;
+}
+
+/* Grows the table so that `more` subjects fit below half load. */
+static int reserve_subjects(struct tg_policy *policy, size_t more)
+{
+	if (reserve((void **)&policy->subjects, &policy->subjects_cap,
+		    policy->nsubjects, more, sizeof(struct tg_subject)) < 0)
+		return -1;
+	size_t need = (policy->nsubjects + more) * 2;
+	size_t nslots = policy->slots ? policy->slot_mask + 1 : INITIAL_SLOTS;
+	if (policy->slots != NULL && nslots >= need)
+		return 0;
+	while (nslots < need)
+		nslots *= 2;
+	return rehash(policy, nslots);
+}
+
+/* Returns the index of a subject (key already lower-case), adding it. */
+static int32_t subject_intern(struct tg_policy *policy, const char *key,
+			      size_t len)
+{
+	uint32_t hash = tg_subject_hash(key, len);
+	int32_t found = tg_subject_find(policy, key, len, hash);
+	if (found >= 0)
+		return found;
+	if (reserve_subjects(policy, 1) < 0)
+		return -1;
+	char *copy = tg_arena_strndup(&policy->arena, key, len);
+	if (copy == NULL)
+		return -1;
+	size_t k = policy->nsubjects++;
+	policy->subjects[k] = (struct tg_subject){
+		.key = copy, .len = (uint32_t)len, .hash = hash,
+		.first_mode = -1, .last_mode = -1,
+		.first_exempt = -1, .last_exempt = -1,
+	};
+	size_t i = hash & policy->slot_mask;
+	while (policy->slots[i] != 0)
+		i = (i + 1) & policy->slot_mask;
+	policy->slots[i] = (uint32_t)(k + 1);
+	if (len == 1 && key[0] == '*')
+		policy->global = (int32_t)k;
+	else if (key[0] == '@')
+		policy->domain_subjects++;
+	else
+		policy->account_subjects++;
+	return (int32_t)k;
+}
+
+/* ---- parsing one line ------------------------------------------------ */
+
+enum verb { VERB_OFF, VERB_AUDIT, VERB_REQUIRE, VERB_EXEMPT };
+
+struct line_ctx {
+	struct tg_policy *policy;
+	const char *file;	/* arena copy, used in refs */
+	unsigned line;
+	struct tg_errors *errs;
+	char scratch[TG_POLICY_MAX_LINE + 1];
+	size_t scratch_used;
+};
+
+#define LINE_ERROR(ctx, ...) \
+	tg_errors_add((ctx)->errs, (ctx)->file, (ctx)->line, __VA_ARGS__)
+
+static int parse_verb(const struct tg_token *tok)
+{
+	static const char *const verbs[] = { "off", "audit", "require", "exempt" };
+	if (tok->key != NULL)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		if (strlen(verbs[i]) == tok->len &&
+		    memcmp(verbs[i], tok->text, tok->len) == 0)
+			return i;
+	return -1;
+}
+
+static bool subject_char_ok(char c)
+{
+	return (unsigned char)c > 0x20 && c != 0x7f && c != '"' && c != '\'' &&
+	       c != ',' && c != '\\';
+}
+
+/* Checks a subject and writes it lower-cased to out. */
+static int parse_subject(struct line_ctx *ctx, const struct tg_token *tok,
+			 char *out)
+{
+	char shown[80];
+	tg_sanitize(tok->text, tok->len, 60, shown, sizeof(shown));
+
+	if (tok->key != NULL) {
+		LINE_ERROR(ctx, "expected a subject (*, @domain, user@domain or user), got '%s'", shown);
+		return -1;
+	}
+	if (tok->len > TG_POLICY_MAX_SUBJECT) {
+		LINE_ERROR(ctx, "subject longer than %d bytes", TG_POLICY_MAX_SUBJECT);
+		return -1;
+	}
+	if (tok->len == 1 && tok->text[0] == '*') {
+		out[0] = '*';
+		return 1;
+	}
+	const char *at = memchr(tok->text, '@', tok->len);
+	if (at != NULL && memchr(at + 1, '@', tok->len - (size_t)(at - tok->text) - 1)) {
+		LINE_ERROR(ctx, "subject '%s' has more than one '@'", shown);
+		return -1;
+	}
+	if (at != NULL && at == tok->text + tok->len - 1) {
+		LINE_ERROR(ctx, "subject '%s' has no domain after '@'", shown);
+		return -1;
+	}
+	for (size_t i = 0; i < tok->len; i++) {
+		if (!subject_char_ok(tok->text[i]) || tok->text[i] == '*') {
+			LINE_ERROR(ctx, "subject '%s' has a character that cannot be in a login name", shown);
+			return -1;
+		}
+		out[i] = tg_ascii_lower(tok->text[i]);
+	}
+	if (!tg_text_valid(tok->text, tok->len)) {
+		LINE_ERROR(ctx, "subject '%s' is not valid UTF-8", shown);
+		return -1;
+	}
+	return (int)tok->len;
+}
+
+struct rule_args {
+	uint8_t protocols;
+	int32_t from, until;
+	uint8_t min_tls;
+	const char *message, *note;
+	size_t message_len, note_len;
+	const char *nets_text;
+	size_t nets_len;
+	unsigned seen;		/* bit per key, to find duplicates */
+};
+
+enum { KEY_PROTOCOLS, KEY_FROM, KEY_UNTIL, KEY_MIN_TLS, KEY_MESSAGE, KEY_NOTE };
+static const char *const key_names[] = {
+	"protocols", "from", "until", "min_tls", "message", "note",
+};
+
+static int text_value(struct line_ctx *ctx, const struct tg_token *tok,
+		      const char **value, size_t *len)
+{
+	if (tok->value_len > TG_POLICY_MAX_TEXT) {
+		LINE_ERROR(ctx, "%.*s is longer than %d bytes", (int)tok->key_len,
+			   tok->key, TG_POLICY_MAX_TEXT);
+		return -1;
+	}
+	if (!tg_text_valid(tok->value, tok->value_len)) {
+		LINE_ERROR(ctx, "%.*s is not valid UTF-8 text (or has control characters)",
+			   (int)tok->key_len, tok->key);
+		return -1;
+	}
+	*value = tok->value;
+	*len = tok->value_len;
+	return 0;
+}
+
+static int parse_date_value(struct line_ctx *ctx, const struct tg_token *tok,
+			    int32_t *day)
+{
+	if (tg_date_parse(tok->value, tok->value_len, day) < 0) {
+		char shown[40];
+		tg_sanitize(tok->value, tok->value_len, 20, shown, sizeof(shown));
+		LINE_ERROR(ctx, "%.*s='%s' is not a valid date (YYYY-MM-DD)",
+			   (int)tok->key_len, tok->key, shown);
+		return -1;
+	}
+	return 0;
+}
+
+/* One key=value argument of a rule. */
+static int parse_arg(struct line_ctx *ctx, enum verb verb,
+		     const struct tg_token *tok, struct rule_args *args)
+{
+	char why[200];
+	int key = -1;
+	for (int i = 0; i < 6; i++)
+		if (strlen(key_names[i]) == tok->key_len &&
+		    memcmp(tok->key, key_names[i], tok->key_len) == 0)
+			key = i;
+	if (key < 0) {
+		char shown[60];
+		tg_sanitize(tok->key, tok->key_len, 40, shown, sizeof(shown));
+		LINE_ERROR(ctx, "unknown key '%s' (known: %s)", shown,
+			   verb == VERB_EXEMPT ? "protocols, until, note" :
+			   "protocols, from, min_tls, message, note");
+		return -1;
+	}
+	if (args->seen & (1u << key)) {
+		LINE_ERROR(ctx, "%s= given twice", key_names[key]);
+		return -1;
+	}
+	args->seen |= 1u << key;
+
+	int allowed;
+	switch (key) {
+	case KEY_FROM: allowed = verb == VERB_REQUIRE; break;
+	case KEY_MIN_TLS: allowed = verb == VERB_REQUIRE || verb == VERB_AUDIT; break;
+	case KEY_MESSAGE: allowed = verb == VERB_REQUIRE; break;
+	case KEY_UNTIL: allowed = verb == VERB_EXEMPT; break;
+	default: allowed = 1;
+	}
+	if (!allowed) {
+		static const char *const verb_names[] = { "off", "audit", "require", "exempt" };
+		LINE_ERROR(ctx, "%s= does not go with %s%s", key_names[key],
+			   verb_names[verb],
+			   key == KEY_FROM ? " (from= sets when a require rule starts to enforce)" :
+			   key == KEY_UNTIL ? " (until= is the last day of an exemption)" : "");
+		return -1;
+	}
+
+	switch (key) {
+	case KEY_PROTOCOLS:
+		if (tg_service_list_parse(tok->value, tok->value_len,
+					  &args->protocols, why, sizeof(why)) < 0) {
+			LINE_ERROR(ctx, "protocols=: %s", why);
+			return -1;
+		}
+		return 0;
+	case KEY_FROM:
+		return parse_date_value(ctx, tok, &args->from);
+	case KEY_UNTIL:
+		return parse_date_value(ctx, tok, &args->until);
+	case KEY_MIN_TLS: {
+		int v = tg_tls_version_parse(tok->value, tok->value_len);
+		if (v < 0) {
+			char shown[40];
+			tg_sanitize(tok->value, tok->value_len, 20, shown, sizeof(shown));
+			LINE_ERROR(ctx, "min_tls='%s' is not one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3", shown);
+			return -1;
+		}
+		args->min_tls = (uint8_t)v;
+		return 0;
+	}
+	case KEY_MESSAGE:
+		if (tok->value_len == 0) {
+			LINE_ERROR(ctx, "message= is empty");
+			return -1;
+		}
+		return text_value(ctx, tok, &args->message, &args->message_len);
+	default:
+		return text_value(ctx, tok, &args->note, &args->note_len);
+	}
+}
+
+static int add_nets(struct line_ctx *ctx, const char *s, size_t len,
+		    uint32_t *first, uint32_t *count)
+{
+	struct tg_policy *policy = ctx->policy;
+	size_t start = 0, n = 0;
+	char why[200];
+
+	*first = (uint32_t)policy->nnets;
+	while (start <= len) {
+		size_t end = start;
+		while (end < len && s[end] != ',')
+			end++;
+		if (end == start) {
+			LINE_ERROR(ctx, "empty item in the network list");
+			return -1;
+		}
+		if (++n > TG_POLICY_MAX_NETS) {
+			LINE_ERROR(ctx, "more than %d networks in one exemption", TG_POLICY_MAX_NETS);
+			return -1;
+		}
+		if (reserve((void **)&policy->nets, &policy->nets_cap,
+			    policy->nnets, 1, sizeof(struct tg_net)) < 0) {
+			LINE_ERROR(ctx, "out of memory");
+			return -1;
+		}
+		if (tg_net_parse(s + start, end - start,
+				 &policy->nets[policy->nnets], why, sizeof(why)) < 0) {
+			LINE_ERROR(ctx, "%s", why);
+			return -1;
+		}
+		policy->nnets++;
+		start = end + 1;
+	}
+	*count = (uint32_t)n;
+	return 0;
+}
+
+static const char *arena_text(struct line_ctx *ctx, const char *s, size_t len)
+{
+	return s == NULL ? NULL : tg_arena_strndup(&ctx->policy->arena, s, len);
+}
+
+static void add_mode_rule(struct line_ctx *ctx, enum verb verb,
+			  int32_t subject, const struct rule_args *args)
+{
+	struct tg_policy *policy = ctx->policy;
+	struct tg_subject *subj = &policy->subjects[subject];
+	uint8_t protocols = args->protocols ? args->protocols : TG_SERVICES_ALL;
+
+	for (int32_t i = subj->first_mode; i >= 0; i = policy->modes[i].next) {
+		const struct tg_mode_rule *other = &policy->modes[i];
+		if (other->protocols & protocols) {
+			char list[64];
+			tg_service_list_format(other->protocols & protocols,
+					       list, sizeof(list));
+			LINE_ERROR(ctx, "a second mode rule for '%s' (protocols %s); the first is at %s:%u",
+				   subj->key, list, other->ref.file, other->ref.line);
+			return;
+		}
+	}
+	if (reserve((void **)&policy->modes, &policy->modes_cap, policy->nmodes,
+		    1, sizeof(struct tg_mode_rule)) < 0) {
+		LINE_ERROR(ctx, "out of memory");
+		return;
+	}
+	int32_t k = (int32_t)policy->nmodes++;
+	policy->modes[k] = (struct tg_mode_rule){
+		.next = -1,
+		.subject = (uint32_t)subject,
+		.mode = verb == VERB_OFF ? TG_MODE_OFF :
+			verb == VERB_AUDIT ? TG_MODE_AUDIT : TG_MODE_REQUIRE,
+		.protocols = protocols,
+		.min_tls = args->min_tls,
+		.from = args->from,
+		.message = arena_text(ctx, args->message, args->message_len),
+		.note = arena_text(ctx, args->note, args->note_len),
+		.ref = { ctx->file, ctx->line },
+	};
+	if (subj->last_mode >= 0)
+		policy->modes[subj->last_mode].next = k;
+	else
+		subj->first_mode = k;
+	subj->last_mode = k;
+}
+
+static void add_exemption(struct line_ctx *ctx, int32_t subject,
+			  const struct rule_args *args)
+{
+	struct tg_policy *policy = ctx->policy;
+	uint32_t first, count;
+
+	if (add_nets(ctx, args->nets_text, args->nets_len, &first, &count) < 0)
+		return;
+	if (reserve((void **)&policy->exempts, &policy->exempts_cap,
+		    policy->nexempts, 1, sizeof(struct tg_exemption)) < 0) {
+		LINE_ERROR(ctx, "out of memory");
+		return;
+	}
+	struct tg_subject *subj = &policy->subjects[subject];
+	int32_t k = (int32_t)policy->nexempts++;
+	policy->exempts[k] = (struct tg_exemption){
+		.next = -1,
+		.subject = (uint32_t)subject,
+		.protocols = args->protocols ? args->protocols : TG_SERVICES_ALL,
+		.until = args->until,
+		.net_first = first,
+		.net_count = count,
+		.note = arena_text(ctx, args->note, args->note_len),
+		.ref = { ctx->file, ctx->line },
+	};
+	if (subj->last_exempt >= 0)
+		policy->exempts[subj->last_exempt].next = k;
+	else
+		subj->first_exempt = k;
+	subj->last_exempt = k;
+}
+
+static void parse_line(struct line_ctx *ctx, const char *line, size_t len)
+{
+	struct tg_token tok;
+	size_t pos = 0;
+	char why[200], subject[TG_POLICY_MAX_SUBJECT];
+	struct rule_args args;
+	int r;
+
+	ctx->scratch_used = 0;
+	r = tg_next_token(line, len, &pos, &tok, ctx->scratch,
+			  &ctx->scratch_used, why, sizeof(why));
+	if (r == 0)
+		return;		/* blank or comment */
+	if (r < 0) {
+		LINE_ERROR(ctx, "%s", why);
+		return;
+	}
+	int verb = parse_verb(&tok);
+	if (verb < 0) {
+		char shown[60];
+		tg_sanitize(tok.text, tok.len, 40, shown, sizeof(shown));
+		LINE_ERROR(ctx, "unknown verb '%s' (known: off, audit, require, exempt)", shown);
+		return;
+	}
+	r = tg_next_token(line, len, &pos, &tok, ctx->scratch,
+			  &ctx->scratch_used, why, sizeof(why));
+	if (r <= 0) {
+		if (r < 0)
+			LINE_ERROR(ctx, "%s", why);
+		else
+			LINE_ERROR(ctx, "%s needs a subject (*, @domain, user@domain or user)",
+				   verb == VERB_EXEMPT ? "exempt" : "a mode rule");
+		return;
+	}
+	int subject_len = parse_subject(ctx, &tok, subject);
+	if (subject_len < 0)
+		return;
+
+	memset(&args, 0, sizeof(args));
+	while ((r = tg_next_token(line, len, &pos, &tok, ctx->scratch,
+				  &ctx->scratch_used, why, sizeof(why))) > 0) {
+		if (tok.key != NULL) {
+			if (parse_arg(ctx, verb, &tok, &args) < 0)
+				return;
+			continue;
+		}
+		char shown[60];
+		tg_sanitize(tok.text, tok.len, 40, shown, sizeof(shown));
+		if (verb != VERB_EXEMPT) {
+			LINE_ERROR(ctx, "unexpected '%s' (mode rules take only key=value arguments)", shown);
+			return;
+		}
+		if (args.nets_text != NULL) {
+			LINE_ERROR(ctx, "unexpected '%s' (list networks separated by commas, without spaces)", shown);
+			return;
+		}
+		args.nets_text = tok.text;
+		args.nets_len = tok.len;
+	}
+	if (r < 0) {
+		LINE_ERROR(ctx, "%s", why);
+		return;
+	}
+	if (verb == VERB_EXEMPT && args.nets_text == NULL) {
+		LINE_ERROR(ctx, "exempt needs the networks it applies to (e.g. 192.0.2.10 or 10.20.0.0/16)");
+		return;
+	}
+
+	int32_t subj = subject_intern(ctx->policy, subject, (size_t)subject_len);
+	if (subj < 0) {
+		LINE_ERROR(ctx, "out of memory");
+		return;
+	}
+	if (verb == VERB_EXEMPT)
+		add_exemption(ctx, subj, &args);
+	else
+		add_mode_rule(ctx, (enum verb)verb, subj, &args);
+}
+
+static size_t count_lines(const char *data, size_t len)
+{
+	size_t n = 1;
+	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* Parses one file's text; errors go to errs. */
+static void parse_text(struct tg_policy *policy, const char *name,
+		       const char *data, size_t len, struct tg_errors *errs)
+{
+	struct line_ctx *ctx = malloc(sizeof(*ctx));
+	if (ctx == NULL) {
+		tg_errors_add(errs, name, 0, "out of memory");
+		return;
+	}
+	ctx->policy = policy;
+	ctx->errs = errs;
+	ctx->file = tg_arena_strndup(&policy->arena, name, strlen(name));
+	if (ctx->file == NULL) {
+		tg_errors_add(errs, name, 0, "out of memory");
+		free(ctx);
+		return;
+	}
+	/* Most lines are rules: size the tables once instead of doubling. */
+	size_t lines = count_lines(data, len);
+	if (reserve_subjects(policy, lines) < 0 ||
+	    reserve((void **)&policy->modes, &policy->modes_cap, policy->nmodes,
+		    lines, sizeof(struct tg_mode_rule)) < 0) {
+		tg_errors_add(errs, name, 0, "out of memory");
+		free(ctx);
+		return;
+	}
+
+	size_t pos = 0;
+	ctx->line = 0;
+	/* A UTF-8 byte order mark, as some editors write, is not text. */
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len && tg_errors_total(errs) < TG_ERRORS_MAX) {
+		const char *start = data + pos;
+		const char *nl = memchr(start, '\n', len - pos);
+		size_t line_len = nl ? (size_t)(nl - start) : len - pos;
+		pos += line_len + (nl != NULL);
+		ctx->line++;
+		if (line_len > 0 && start[line_len - 1] == '\r')
+			line_len--;
+		if (line_len > TG_POLICY_MAX_LINE) {
+			LINE_ERROR(ctx, "line longer than %d bytes", TG_POLICY_MAX_LINE);
+			continue;
+		}
+		if (memchr(start, '\0', line_len) != NULL) {
+			LINE_ERROR(ctx, "NUL byte in line (not a text file?)");
+			continue;
+		}
+		parse_line(ctx, start, line_len);
+	}
+	if (tg_errors_total(errs) >= TG_ERRORS_MAX && pos < len)
+		tg_errors_add(errs, name, 0, "too many errors; stopped reading");
+	free(ctx);
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+static struct tg_policy *policy_new(void)
+{
+	struct tg_policy *policy = calloc(1, sizeof(*policy));
+	if (policy == NULL)
+		return NULL;
+	tg_arena_init(&policy->arena);
+	policy->global = -1;
+	if (reserve_subjects(policy, 1) < 0) {
+		free(policy);
+		return NULL;
+	}
+	return policy;
+}
+
+void tg_policy_free(struct tg_policy *policy)
+{
+	if (policy == NULL)
+		return;
+	for (size_t i = 0; i < policy->nsources; i++)
+		free(policy->sources[i].path);
+	free(policy->sources);
+	free(policy->subjects);
+	free(policy->slots);
+	free(policy->modes);
+	free(policy->exempts);
+	free(policy->nets);
+	tg_arena_free(&policy->arena);
+	free(policy);
+}
+
+static int add_source(struct tg_policy *policy, const char *path,
+		      const struct stat *st)
+{
+	struct tg_source_stamp *grown = realloc(policy->sources,
+		(policy->nsources + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	policy->sources = grown;
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return -1;
+	policy->sources[policy->nsources++] = (struct tg_source_stamp){
+		.path = copy, .dev = st->st_dev, .ino = st->st_ino,
+		.size = st->st_size, .mtime = st->st_mtim, .ctime = st->st_ctim,
+	};
+	return 0;
+}
+
+struct tg_policy *tg_policy_load_buffer(const char *name, const char *data,
+					size_t len, struct tg_errors *errs)
+{
+	struct tg_policy *policy = policy_new();
+	if (policy == NULL) {
+		tg_errors_add(errs, name, 0, "out of memory");
+		return NULL;
+	}
+	size_t before = tg_errors_total(errs);
+	parse_text(policy, name, data, len, errs);
+	policy->files = 1;
+	if (tg_errors_total(errs) != before) {
+		tg_policy_free(policy);
+		return NULL;
+	}
+	return policy;
+}
+
+static int load_file(struct tg_policy *policy, const char *path,
+		     int dir_checked, size_t *budget, struct tg_errors *errs)
+{
+	char *data, why[512];
+	size_t len;
+	struct stat st;
+
+	if (tg_read_trusted(path, dir_checked, *budget, &data, &len, &st,
+			    why, sizeof(why)) < 0) {
+		tg_errors_add(errs, path, 0, "%s", why);
+		return -1;
+	}
+	*budget -= len;
+	parse_text(policy, path, data, len, errs);
+	free(data);
+	policy->files++;
+	if (add_source(policy, path, &st) < 0) {
+		tg_errors_add(errs, path, 0, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool tg_policy_is_conf_name(const char *name)
+{
+	size_t len = strlen(name);
+	return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".conf") == 0;
+}
+
+static void load_dir(struct tg_policy *policy, const char *path,
+		     const struct stat *dir_st, struct tg_errors *errs)
+{
+	DIR *dir = opendir(path);
+	char **names = NULL;
+	size_t count = 0, cap = 0, budget = TG_POLICY_MAX_BYTES;
+
+	if (dir == NULL) {
+		tg_errors_add(errs, path, 0, "%s", strerror(errno));
+		return;
+	}
+	if (add_source(policy, path, dir_st) < 0) {
+		tg_errors_add(errs, path, 0, "out of memory");
+		closedir(dir);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		if (!tg_policy_is_conf_name(de->d_name))
+			continue;
+		if (reserve((void **)&names, &cap, count, 1, sizeof(*names)) < 0 ||
+		    (names[count] = strdup(de->d_name)) == NULL) {
+			tg_errors_add(errs, path, 0, "out of memory");
+			break;
+		}
+		count++;
+	}
+	closedir(dir);
+	qsort(names, count, sizeof(*names), name_cmp);
+
+	size_t dirlen = strlen(path);
+	int slash = dirlen > 0 && path[dirlen - 1] == '/';
+	for (size_t i = 0; i < count; i++) {
+		char *file;
+		if (tg_errors_total(errs) < TG_ERRORS_MAX &&
+		    asprintf(&file, "%s%s%s", path, slash ? "" : "/", names[i]) >= 0) {
+			load_file(policy, file, 1, &budget, errs);
+			free(file);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+struct tg_policy *tg_policy_load(const char *path, struct tg_errors *errs)
+{
+	struct stat st;
+	char why[512];
+	size_t before = tg_errors_total(errs);
+
+	if (stat(path, &st) < 0) {
+		tg_errors_add(errs, path, 0, "%s", strerror(errno));
+		return NULL;
+	}
+	struct tg_policy *policy = policy_new();
+	if (policy == NULL) {
+		tg_errors_add(errs, path, 0, "out of memory");
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (tg_trust_dir(path, &st, why, sizeof(why)) < 0)
+			tg_errors_add(errs, path, 0, "%s", why);
+		else
+			load_dir(policy, path, &st, errs);
+	} else {
+		size_t budget = TG_POLICY_MAX_BYTES;
+		load_file(policy, path, 0, &budget, errs);
+	}
+	if (tg_errors_total(errs) != before) {
+		tg_policy_free(policy);
+		return NULL;
+	}
+	return policy;
+}
+
+/* ---- read access ------------------------------------------------------- */
+
+void tg_policy_stats(const struct tg_policy *policy, int32_t today,
+		     struct tg_policy_stats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	stats->files = policy->files;
+	stats->mode_rules = policy->nmodes;
+	stats->account_subjects = policy->account_subjects;
+	stats->domain_subjects = policy->domain_subjects;
+	stats->has_global = policy->global >= 0;
+	stats->exemptions = policy->nexempts;
+	for (size_t i = 0; i < policy->nexempts; i++) {
+		int32_t until = policy->exempts[i].until;
+		if (until == 0)
+			continue;
+		if (until < today)
+			stats->exemptions_expired++;
+		else if (tg_date_diff(today, until) < 30)
+			stats->exemptions_expiring++;
+	}
+}
+
+size_t tg_policy_mode_rule_count(const struct tg_policy *policy)
+{
+	return policy->nmodes;
+}
+
+void tg_policy_mode_rule(const struct tg_policy *policy, size_t i,
+			 struct tg_mode_rule_info *info)
+{
+	const struct tg_mode_rule *r = &policy->modes[i];
+	*info = (struct tg_mode_rule_info){
+		.subject = policy->subjects[r->subject].key,
+		.mode = (enum tg_mode)r->mode,
+		.protocols = r->protocols,
+		.from = r->from,
+		.min_tls = (enum tg_tls)r->min_tls,
+		.message = r->message,
+		.note = r->note,
+		.ref = r->ref,
+	};
+}
+
+size_t tg_policy_exemption_count(const struct tg_policy *policy)
+{
+	return policy->nexempts;
+}
+
+void tg_policy_exemption(const struct tg_policy *policy, size_t i,
+			 struct tg_exemption_info *info)
+{
+	const struct tg_exemption *e = &policy->exempts[i];
+	*info = (struct tg_exemption_info){
+		.subject = policy->subjects[e->subject].key,
+		.nets = policy->nets + e->net_first,
+		.net_count = e->net_count,
+		.protocols = e->protocols,
+		.until = e->until,
+		.note = e->note,
+		.ref = e->ref,
+	};
+}
+
+size_t tg_policy_source_count(const struct tg_policy *policy)
+{
+	return policy->nsources;
+}
+
+const struct tg_source_stamp *tg_policy_source(const struct tg_policy *policy,
+					       size_t i)
+{
+	return &policy->sources[i];
+}

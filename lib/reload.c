@@ -1,0 +1,169 @@
+/*
+ * reload - a holder of the current policy snapshot. See reload.h.
+ */
+#include "reload.h"
+
+#include "policy_int.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct tg_holder {
+	char *path;
+	struct tg_policy *current;
+	time_t loaded_at;
+	time_t last_check;
+	/* After a failed load, the fingerprint of the broken files, so that
+	 * a broken edit is reported once, not at every poll. */
+	bool failed;
+	uint64_t failed_fingerprint;
+};
+
+struct tg_holder *tg_holder_new(const char *policy_path)
+{
+	struct tg_holder *holder = calloc(1, sizeof(*holder));
+	if (holder == NULL)
+		return NULL;
+	holder->path = strdup(policy_path);
+	if (holder->path == NULL) {
+		free(holder);
+		return NULL;
+	}
+	return holder;
+}
+
+void tg_holder_free(struct tg_holder *holder)
+{
+	if (holder == NULL)
+		return;
+	tg_policy_free(holder->current);
+	free(holder->path);
+	free(holder);
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool stamp_matches(const struct tg_source_stamp *s)
+{
+	struct stat st;
+	if (stat(s->path, &st) < 0)
+		return false;
+	return st.st_dev == s->dev && st.st_ino == s->ino &&
+	       st.st_size == s->size && same_time(&st.st_mtim, &s->mtime) &&
+	       same_time(&st.st_ctim, &s->ctime);
+}
+
+static bool policy_changed(const struct tg_policy *policy)
+{
+	size_t n = tg_policy_source_count(policy);
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (!stamp_matches(tg_policy_source(policy, i)))
+			return true;
+	return false;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+static uint64_t stat_hash(const struct stat *st)
+{
+	uint64_t h = 0;
+	h = mix(h, (uint64_t)st->st_dev);
+	h = mix(h, (uint64_t)st->st_ino);
+	h = mix(h, (uint64_t)st->st_size);
+	h = mix(h, (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec);
+	h = mix(h, (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec);
+	return h;
+}
+
+/* A hash of the stamps of every file a load would read. Entries of a
+ * directory are combined order-independently. */
+static uint64_t fingerprint(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	uint64_t h = stat_hash(&st);
+	if (!S_ISDIR(st.st_mode))
+		return h;
+	DIR *dir = opendir(path);
+	if (dir == NULL)
+		return h;
+	int fd = dirfd(dir);
+	struct dirent *de;
+	uint64_t entries = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (!tg_policy_is_conf_name(de->d_name))
+			continue;
+		struct stat est;
+		if (fstatat(fd, de->d_name, &est, 0) < 0)
+			memset(&est, 0, sizeof(est));
+		entries += mix(tg_subject_hash(de->d_name, strlen(de->d_name)),
+			       stat_hash(&est));
+	}
+	closedir(dir);
+	return mix(h, entries);
+}
+
+int tg_holder_reload(struct tg_holder *holder, struct tg_errors *errs)
+{
+	/* Taken before the load: a change made while loading shows up as a
+	 * difference at the next poll. */
+	uint64_t fp = fingerprint(holder->path);
+	struct tg_policy *fresh = tg_policy_load(holder->path, errs);
+	if (fresh == NULL) {
+		holder->failed = true;
+		holder->failed_fingerprint = fp;
+		return -1;
+	}
+	tg_policy_free(holder->current);
+	holder->current = fresh;
+	holder->loaded_at = time(NULL);
+	holder->failed = false;
+	return 0;
+}
+
+int tg_holder_poll(struct tg_holder *holder, time_t now, unsigned interval,
+		   struct tg_errors *errs)
+{
+	if (holder->last_check != 0 && now >= holder->last_check &&
+	    now - holder->last_check < (time_t)interval)
+		return 0;
+	holder->last_check = now;
+
+	bool changed;
+	if (holder->failed)
+		changed = fingerprint(holder->path) != holder->failed_fingerprint;
+	else
+		changed = holder->current == NULL || policy_changed(holder->current);
+	if (!changed)
+		return 0;
+	return tg_holder_reload(holder, errs) < 0 ? -1 : 1;
+}
+
+const struct tg_policy *tg_holder_current(const struct tg_holder *holder)
+{
+	return holder->current;
+}
+
+time_t tg_holder_loaded_at(const struct tg_holder *holder)
+{
+	return holder->loaded_at;
+}
+
+const char *tg_holder_path(const struct tg_holder *holder)
+{
+	return holder->path;
+}

@@ -1,0 +1,45 @@
+/*
+ * reload - the policy a long-running process serves, and its reloads.
+ *
+ * A holder owns the current snapshot. A reload builds a new snapshot and
+ * swaps the pointer only when the new one loaded without error; otherwise
+ * the old one keeps serving and the errors are returned. Changes are
+ * noticed by comparing the files' identity, size and times with those
+ * recorded at load (tg_holder_poll(), at most once per interval); a
+ * directory's own times catch files added, removed or renamed. A change
+ * that failed to load is not retried until the files change again.
+ *
+ * Not thread-safe: one thread polls and decides (Dovecot's auth process
+ * and tlsgate-policyd are single-threaded). The snapshot returned by
+ * tg_holder_current() stays valid until the next poll or reload.
+ */
+#ifndef TLSGATE_RELOAD_H
+#define TLSGATE_RELOAD_H
+
+#include <time.h>
+
+#include "errors.h"
+#include "policy.h"
+
+struct tg_holder;
+
+struct tg_holder *tg_holder_new(const char *policy_path);
+void tg_holder_free(struct tg_holder *holder);
+
+/* Loads now, whatever changed. Returns 0 with a new snapshot in force, or
+ * -1 with errors (the old snapshot, if any, stays). */
+int tg_holder_reload(struct tg_holder *holder, struct tg_errors *errs);
+
+/* If `interval` seconds have passed since the last check and the files
+ * changed, reloads. Returns 1 after a successful reload, 0 when nothing
+ * was done, -1 when a reload failed (errors filled, old snapshot kept). */
+int tg_holder_poll(struct tg_holder *holder, time_t now, unsigned interval,
+		   struct tg_errors *errs);
+
+/* The snapshot in force, NULL if none ever loaded. */
+const struct tg_policy *tg_holder_current(const struct tg_holder *holder);
+/* When the snapshot in force was loaded (0 if none). */
+time_t tg_holder_loaded_at(const struct tg_holder *holder);
+const char *tg_holder_path(const struct tg_holder *holder);
+
+#endif
