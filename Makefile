@@ -35,8 +35,10 @@ ALL_TARGETS :=
 TEST_ARCHIVES :=
 UNIT_TESTS :=
 INSTALL_TARGETS :=
+BENCH_TARGETS :=
+FUZZ_TARGETS :=
 
-.PHONY: all test unit e2e bench deps install clean
+.PHONY: all test unit e2e bench fuzz deps install clean
 all:
 
 include lib/build.mk
@@ -44,6 +46,9 @@ include lib/build.mk
 -include postfix-policyd/build.mk
 -include dovecot-plugin/build.mk
 include tests/build.mk
+-include tests/fuzz/build.mk
+-include demo/build.mk
+-include docs/build.mk
 -include bench/build.mk
 
 all: $(ALL_TARGETS)
@@ -57,6 +62,11 @@ test: deps
 	$(MAKE) e2e
 
 install: $(INSTALL_TARGETS)
+
+# Each part adds a phony target per benchmark; figures: docs/benchmarks.md.
+bench: deps
+	$(MAKE) all
+	$(MAKE) $(BENCH_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,142 @@
+/*
+ * tally - per-account aggregation of tlsgate event lines, for `tlsgate
+ * report` and `tlsgate notify`.
+ *
+ * Memory grows with the number of accounts, the plaintext devices (client
+ * address) of each (at most TALLY_MAX_DEVICES kept, the rest counted) and
+ * the distinct strings (addresses, rule references), never with the
+ * number of lines: every string is interned once, accounts are found by a
+ * hash table keyed by the account name (ASCII case folded, as the policy
+ * compares subjects).
+ *
+ * An event is "plaintext" when tls=none, or when its verdict is exempt,
+ * audit or reject (TLS below a rule's min_tls counts as plaintext).
+ * Duplicates: an event line carrying session= whose text (from the tag to
+ * the end) equals one of the last TALLY_RECENT such events of the same
+ * account is counted once (Postfix may send a policy request twice).
+ *
+ * Credentials exposed: a plaintext event with verdict=reject, mode=require
+ * and mech PLAIN or LOGIN. Dovecot decides only after the password was
+ * verified, and Postfix only knows sasl_username after a successful AUTH,
+ * so such a login sent a valid password in cleartext.
+ *
+ * Errors: tally_add_* return -1 only when memory runs out; malformed
+ * events are counted and skipped.
+ */
+#ifndef TLSGATE_TALLY_H
+#define TLSGATE_TALLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "event.h"
+#include "policy.h"
+
+#define TALLY_MAX_DEVICES 16
+#define TALLY_RECENT 4
+#define TALLY_NO_TIME INT64_MIN
+
+/* One client address an account used in plaintext. */
+struct tally_device {
+	struct tally_device *next;
+	const char *client;		/* interned; "unknown" when not known */
+	uint8_t services;		/* plaintext services, 1 << tg_service */
+	uint8_t nonexempt_services;	/* ... seen with a verdict other than exempt */
+	uint8_t break_services;		/* would break if enforced (after finish) */
+	uint32_t count;			/* plaintext events */
+	uint32_t exempt_hits;
+	int64_t first, last;		/* plaintext times, TALLY_NO_TIME if unknown */
+	const char *exemption;		/* last exemption seen, or NULL */
+};
+
+struct tally_account {
+	const char *name;		/* interned, as first seen */
+	struct tally_domain *domain;
+	uint32_t events, tls_events, plain_events;
+	uint32_t exempt_hits, audits, rejects, exposed;
+	uint8_t services_all, services_plain, services_exposed;
+	uint8_t device_count;
+	uint32_t devices_dropped;	/* devices past TALLY_MAX_DEVICES */
+	int64_t first_seen, last_seen, first_plain, last_plain;
+	int64_t last_exposed;
+	const char *enforce_from;	/* last enforce_from= seen, or NULL */
+	const char *exemption;		/* last exemption= seen, or NULL */
+	int8_t mode;			/* mode= of the last event */
+	struct tally_device *devices;
+	uint64_t recent[TALLY_RECENT];
+	uint8_t recent_next;
+	bool would_break;		/* after tally_finish */
+	int32_t policy_enforce_from;	/* from the policy, 0 if none */
+};
+
+struct tally_domain {
+	const char *name;		/* lower case; "" for logins without '@' */
+	uint32_t accounts, plain_accounts, tls_only_accounts;
+	uint32_t would_break_accounts, exposed_accounts;
+	uint64_t events, exempt_hits, audits, rejects;
+};
+
+/* An exemption reference seen in events, with its use in the window. */
+struct tally_exemption_use {
+	const char *ref;		/* "FILE:LINE" as written in the events */
+	uint64_t hits;
+	int64_t first, last;
+};
+
+struct tally_map;
+
+struct tally {
+	struct tg_arena arena;
+	struct tally_map *accounts;	/* name -> tally_account */
+	struct tally_map *strings;	/* interned strings */
+	struct tally_map *domains;	/* name -> tally_domain */
+	struct tally_map *exemptions;	/* ref -> tally_exemption_use */
+
+	/* filters, set before adding */
+	int64_t since, until;		/* TALLY_NO_TIME: open */
+	const char *only_domain;	/* lower case, or NULL */
+
+	/* counters */
+	uint64_t lines, events, bad_events, duplicates, outside_window;
+	uint64_t untimed, filtered, long_lines;
+	int64_t first_time, last_time;	/* of counted events */
+	size_t files;
+};
+
+int tally_init(struct tally *t);
+void tally_free(struct tally *t);
+
+/* Reads one log line: finds the event, its timestamp (logtime_parse on the
+ * prefix), applies the filters and counts it. Lines without an event are
+ * skipped. `lt` is the caller's struct logtime (void to keep logscan.h
+ * out of this header). */
+int tally_add_line(struct tally *t, void *lt, const char *line, size_t len);
+/* Counts one parsed event. `text`/`text_len` is the event from the tag on,
+ * used to recognise duplicates. */
+int tally_add_event(struct tally *t, const struct tg_event *ev, int64_t when,
+		    const char *text, size_t text_len);
+
+/* Reads the files ("-" is stdin; no files: stdin). Prints read errors to
+ * stderr and returns -1 after one (lines read so far stay counted). */
+int tally_scan(struct tally *t, char **paths, int npaths, const char *progname);
+
+/* Decides "would break": with a policy, each plaintext device and service
+ * is decided as if the account were in require mode today
+ * (mode_override = require, tls none), and breaks unless an exemption
+ * applies; without one, a device breaks when it was seen in plaintext with
+ * a verdict other than exempt. Then fills in the domain figures. */
+int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today);
+
+/* Sorted arrays (caller frees the array, not the elements). */
+struct tally_account **tally_accounts(struct tally *t, bool plaintext_only,
+				      size_t *count);
+struct tally_domain **tally_domains(struct tally *t, size_t *count);
+struct tally_exemption_use *tally_exemption_find(struct tally *t, const char *ref);
+struct tally_exemption_use **tally_exemptions(struct tally *t, size_t *count);
+
+/* Lower-case domain of an account name, "" when it has no '@'. */
+const char *tally_domain_of(const char *name, size_t len, size_t *dlen);
+
+#endif
