@@ -3,10 +3,13 @@
  */
 #include "arena.h"
 
+#include "policy_int.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #define BLOCK_SIZE (256 * 1024)
+#define MAX_BLOCK_SIZE (8 * 1024 * 1024)
 
 struct tg_arena_block {
 	struct tg_arena_block *next;
@@ -34,11 +37,17 @@ void *tg_arena_alloc(struct tg_arena *arena, size_t size)
 {
 	size = (size + 7) & ~(size_t)7;
 	if (arena->head == NULL || arena->head->size - arena->used < size) {
-		size_t block = size > BLOCK_SIZE / 4 ? size : BLOCK_SIZE;
+		/* Blocks grow with the arena, so that a large policy gets
+		 * few blocks that can live on huge pages. */
+		size_t normal = arena->total / 8;
+		normal = normal < BLOCK_SIZE ? BLOCK_SIZE :
+			 normal > MAX_BLOCK_SIZE ? MAX_BLOCK_SIZE : normal;
+		size_t block = size > normal / 4 ? size : normal;
 		struct tg_arena_block *b = malloc(sizeof(*b) + block);
 		if (b == NULL)
 			return NULL;
 		b->size = block;
+		tg_advise_huge(b->data, block);
 		if (block == size && arena->head != NULL) {
 			/* A large piece gets a block of its own behind the
 			 * current one, which keeps its free space. */

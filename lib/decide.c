@@ -19,16 +19,22 @@ static void find_subjects(const struct tg_policy *policy, const char *user,
 			  struct subjects *out)
 {
 	size_t len = strlen(user);
-	out->count = 0;
+	const char *at = memrchr(user, '@', len);
+	size_t dlen = at != NULL && at[1] != '\0' ? len - (size_t)(at - user) : 0;
+	uint32_t account_hash = tg_subject_hash(user, len);
+	uint32_t domain_hash = dlen ? tg_subject_hash(at, dlen) : 0;
 
-	int32_t k = tg_subject_find(policy, user, len,
-				    tg_subject_hash(user, len));
+	/* Both look-ups miss the cache in a large policy: start the second
+	 * before waiting for the first. */
+	tg_subject_prefetch(policy, account_hash);
+	if (dlen)
+		tg_subject_prefetch(policy, domain_hash);
+	out->count = 0;
+	int32_t k = tg_subject_find(policy, user, len, account_hash);
 	if (k >= 0 && user[0] != '@' && !(len == 1 && user[0] == '*'))
 		out->idx[out->count++] = k;
-	const char *at = strrchr(user, '@');
-	if (at != NULL && at[1] != '\0') {
-		size_t dlen = len - (size_t)(at - user);
-		k = tg_subject_find(policy, at, dlen, tg_subject_hash(at, dlen));
+	if (dlen) {
+		k = tg_subject_find(policy, at, dlen, domain_hash);
 		if (k >= 0)
 			out->idx[out->count++] = k;
 	}

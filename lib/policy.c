@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "date.h"
@@ -37,14 +38,28 @@ int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
 	if (policy->slots == NULL)
 		return -1;
 	for (size_t i = hash & policy->slot_mask;; i = (i + 1) & policy->slot_mask) {
-		uint32_t slot = policy->slots[i];
-		if (slot == 0)
+		const struct tg_slot *slot = &policy->slots[i];
+		if (slot->subject == 0)
 			return -1;
-		const struct tg_subject *subj = &policy->subjects[slot - 1];
-		if (subj->hash == hash &&
-		    tg_ascii_caseeq(subj->key, subj->len, s, len))
-			return (int32_t)(slot - 1);
+		if (slot->hash != hash)
+			continue;
+		const struct tg_subject *subj = &policy->subjects[slot->subject - 1];
+		if (tg_ascii_caseeq(subj->key, subj->len, s, len))
+			return (int32_t)(slot->subject - 1);
 	}
+}
+
+/* Large tables are read at random: ask for huge pages so that a look-up
+ * costs cache misses, not TLB misses as well. Advisory only. */
+void tg_advise_huge(void *p, size_t size)
+{
+	const uintptr_t huge = 2u << 20;
+	if (size < 2 * huge)
+		return;
+	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t end = ((uintptr_t)p + size) & ~(huge - 1);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
 }
 
 /* Makes room for n more elements in a growing array. */
@@ -59,6 +74,7 @@ static int reserve(void **array, size_t *cap, size_t used, size_t more,
 	void *p = realloc(*array, want * elem);
 	if (p == NULL)
 		return -1;
+	tg_advise_huge(p, want * elem);
 	*array = p;
 	*cap = want;
 	return 0;
@@ -66,15 +82,17 @@ static int reserve(void **array, size_t *cap, size_t used, size_t more,
 
 static int rehash(struct tg_policy *policy, size_t nslots)
 {
-	uint32_t *slots = calloc(nslots, sizeof(*slots));
+	struct tg_slot *slots = calloc(nslots, sizeof(*slots));
 	if (slots == NULL)
 		return -1;
+	tg_advise_huge(slots, nslots * sizeof(*slots));
 	size_t mask = nslots - 1;
 	for (size_t k = 0; k < policy->nsubjects; k++) {
-		size_t i = policy->subjects[k].hash & mask;
-		while (slots[i] != 0)
+		uint32_t hash = policy->subjects[k].hash;
+		size_t i = hash & mask;
+		while (slots[i].subject != 0)
 			i = (i + 1) & mask;
-		slots[i] = (uint32_t)(k + 1);
+		slots[i] = (struct tg_slot){ hash, (uint32_t)(k + 1) };
 	}
 	free(policy->slots);
 	policy->slots = slots;
@@ -117,9 +135,9 @@ static int32_t subject_intern(struct tg_policy *policy, const char *key,
 		.first_exempt = -1, .last_exempt = -1,
 	};
 	size_t i = hash & policy->slot_mask;
-	while (policy->slots[i] != 0)
+	while (policy->slots[i].subject != 0)
 		i = (i + 1) & policy->slot_mask;
-	policy->slots[i] = (uint32_t)(k + 1);
+	policy->slots[i] = (struct tg_slot){ hash, (uint32_t)(k + 1) };
 	if (len == 1 && key[0] == '*')
 		policy->global = (int32_t)k;
 	else if (key[0] == '@')

@@ -20,6 +20,13 @@ struct tg_subject {
 	int32_t first_exempt, last_exempt;
 };
 
+/* A hash table slot keeps the hash beside the index, so that a probe
+ * touches a subject only when the hashes agree. */
+struct tg_slot {
+	uint32_t hash;
+	uint32_t subject;	/* index + 1; 0 = empty */
+};
+
 struct tg_mode_rule {
 	int32_t next;
 	uint32_t subject;
@@ -46,7 +53,7 @@ struct tg_policy {
 	struct tg_arena arena;
 	struct tg_subject *subjects;
 	size_t nsubjects, subjects_cap;
-	uint32_t *slots;	/* subject index + 1; 0 = empty */
+	struct tg_slot *slots;
 	size_t slot_mask;
 	struct tg_mode_rule *modes;
 	size_t nmodes, modes_cap;
@@ -65,5 +72,14 @@ struct tg_policy {
 uint32_t tg_subject_hash(const char *s, size_t len);
 int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
 			size_t len, uint32_t hash);
+/* madvise(MADV_HUGEPAGE) for the 2 MiB pages inside [p, p + size). */
+void tg_advise_huge(void *p, size_t size);
+
+/* Starts loading the memory a look-up of `hash` will read first. */
+static inline void tg_subject_prefetch(const struct tg_policy *policy,
+				       uint32_t hash)
+{
+	__builtin_prefetch(&policy->slots[hash & policy->slot_mask]);
+}
 
 #endif
