@@ -3,12 +3,13 @@
  * it takes, for generated policies of a given size.
  *
  *   policy-bench generate ACCOUNTS DOMAINS EXEMPTIONS FILE
- *   policy-bench run FILE ACCOUNTS DOMAINS LOOKUPS
+ *   policy-bench run FILE ACCOUNTS DOMAINS EXEMPTIONS LOOKUPS
  *
  * `run` loads FILE once (wall time, peak RSS from /proc/self/status), then
  * decides LOOKUPS logins from a mixed stream prepared beforehand: listed
  * accounts, unlisted accounts of listed domains, unknown domains; IPv4,
- * IPv6 and exempt addresses; TLS and plaintext; all five services. It
+ * IPv6 and IPv4-mapped addresses; one login in eight from the address of
+ * one of its exemptions; TLS and plaintext; all five services. It
  * prints one line of key=value figures.
  */
 #include <stdio.h>
@@ -86,7 +87,8 @@ struct sample {
 	enum tg_tls tls;
 };
 
-static int run(const char *path, long accounts, long domains, long lookups)
+static int run(const char *path, long accounts, long domains, long exemptions,
+	       long lookups)
 {
 	struct tg_errors errs;
 	tg_errors_init(&errs);
@@ -130,6 +132,22 @@ static int run(const char *path, long accounts, long domains, long lookups)
 		}
 		tg_addr_parse(ip, strlen(ip), &s[i].addr);
 		s[i].tls = (enum tg_tls)(r / 65536 % 3 == 0 ? TG_TLS_NONE : TG_TLS_V1_0 + r / 8192 % 4);
+		if (r % 8 == 7 && exemptions > 0) {
+			/* a device behind one of the generated exemptions */
+			long e = (long)(r / 8 % (unsigned long)exemptions);
+			if (e % 2 == 0) {
+				snprintf(s[i].user, sizeof(s[i].user), "user%ld@d%ld.example",
+					 e * 97 % accounts, e * 97 % accounts % domains);
+				s[i].service = TG_SERVICE_SMTP;
+				snprintf(ip, sizeof(ip), "10.%ld.%ld.5", e / 256 % 256, e % 256);
+			} else {
+				snprintf(s[i].user, sizeof(s[i].user), "device@d%ld.example",
+					 e % domains);
+				snprintf(ip, sizeof(ip), "192.0.2.%ld", e % 256);
+			}
+			tg_addr_parse(ip, strlen(ip), &s[i].addr);
+			s[i].tls = TG_TLS_NONE;
+		}
 	}
 
 	long counts[4] = { 0 };
@@ -165,9 +183,10 @@ int main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "generate") == 0)
 		return generate(atol(argv[2]), atol(argv[3]), atol(argv[4]), argv[5]);
-	if (argc == 6 && strcmp(argv[1], "run") == 0)
-		return run(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]));
+	if (argc == 7 && strcmp(argv[1], "run") == 0)
+		return run(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]),
+			   atol(argv[6]));
 	fprintf(stderr, "usage: policy-bench generate ACCOUNTS DOMAINS EXEMPTIONS FILE\n"
-			"       policy-bench run FILE ACCOUNTS DOMAINS LOOKUPS\n");
+			"       policy-bench run FILE ACCOUNTS DOMAINS EXEMPTIONS LOOKUPS\n");
 	return 2;
 }

@@ -12,7 +12,7 @@ bench-policy: $(POLICY_BENCH)
 		f=$(BUILD)/bench/policy-$$a.conf; \
 		[ -f $$f ] || $(POLICY_BENCH) generate $$a $$d $$e $$f || exit 1; \
 		printf 'policy %s: ' "$$a accounts"; \
-		$(POLICY_BENCH) run $$f $$a $$d 1000000 || exit 1; \
+		$(POLICY_BENCH) run $$f $$a $$d $$e 1000000 || exit 1; \
 	done
 
 BENCH_TARGETS += bench-policy

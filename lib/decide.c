@@ -21,8 +21,8 @@ static void find_subjects(const struct tg_policy *policy, const char *user,
 	size_t len = strlen(user);
 	const char *at = memrchr(user, '@', len);
 	size_t dlen = at != NULL && at[1] != '\0' ? len - (size_t)(at - user) : 0;
-	uint32_t account_hash = tg_subject_hash(user, len);
-	uint32_t domain_hash = dlen ? tg_subject_hash(at, dlen) : 0;
+	uint32_t domain_hash = tg_subject_hash_more(TG_HASH_START, user + len - dlen, dlen);
+	uint32_t account_hash = tg_subject_hash_more(domain_hash, user, len - dlen);
 
 	/* Both look-ups miss the cache in a large policy: start the second
 	 * before waiting for the first. */

@@ -105,15 +105,13 @@ static int check_file_dirs(const char *path, char *why, size_t whylen)
 	return check_ancestors(real, why, whylen);
 }
 
-int tg_read_trusted(const char *path, int dir_checked, size_t max,
-		    char **data, size_t *len, struct stat *st,
-		    char *why, size_t whylen)
+int tg_open_trusted(const char *path, int dir_checked, int *fdp,
+		    struct stat *st, char *why, size_t whylen)
 {
 	struct stat lst;
 	int is_link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
 
-	*data = NULL;
-	*len = 0;
+	*fdp = -1;
 	if ((!dir_checked || is_link) && check_file_dirs(path, why, whylen) < 0)
 		return -1;
 
@@ -137,6 +135,20 @@ int tg_read_trusted(const char *path, int dir_checked, size_t max,
 		close(fd);
 		return -1;
 	}
+	*fdp = fd;
+	return 0;
+}
+
+int tg_read_trusted(const char *path, int dir_checked, size_t max,
+		    char **data, size_t *len, struct stat *st,
+		    char *why, size_t whylen)
+{
+	int fd;
+
+	*data = NULL;
+	*len = 0;
+	if (tg_open_trusted(path, dir_checked, &fd, st, why, whylen) < 0)
+		return -1;
 	if ((size_t)st->st_size > max) {
 		snprintf(why, whylen, "file is larger than %zu bytes", max);
 		close(fd);

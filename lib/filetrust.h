@@ -20,6 +20,11 @@
 /* Checks that the directory `path` and all above it are trusted; fills st. */
 int tg_trust_dir(const char *path, struct stat *st, char *why, size_t whylen);
 
+/* Opens a trusted file for reading; *fd is the caller's to close, st its
+ * fstat. dir_checked: as for tg_read_trusted(). */
+int tg_open_trusted(const char *path, int dir_checked, int *fd,
+		    struct stat *st, char *why, size_t whylen);
+
 /* Opens and reads a trusted file completely (at most max bytes, else an
  * error). *data is malloc'ed and NUL-terminated; st is the file's fstat.
  * dir_checked: the caller already checked the directory that holds `path`

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -22,14 +23,18 @@
 
 #define INITIAL_SLOTS 64
 
-uint32_t tg_subject_hash(const char *s, size_t len)
+uint32_t tg_subject_hash_more(uint32_t h, const char *s, size_t len)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (uint8_t)tg_ascii_lower(s[i]);
+	for (size_t i = len; i > 0; i--) {
+		h ^= (uint8_t)tg_ascii_lower(s[i - 1]);
 		h *= 16777619u;
 	}
 	return h;
+}
+
+uint32_t tg_subject_hash(const char *s, size_t len)
+{
+	return tg_subject_hash_more(TG_HASH_START, s, len);
 }
 
 int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
@@ -44,7 +49,9 @@ int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
 		if (slot->hash != hash)
 			continue;
 		const struct tg_subject *subj = &policy->subjects[slot->subject - 1];
-		if (tg_ascii_caseeq(subj->key, subj->len, s, len))
+		/* Keys are lower-case; most logins are too. */
+		if (subj->len == len && (memcmp(subj->key, s, len) == 0 ||
+					 tg_ascii_caseeq(subj->key, len, s, len)))
 			return (int32_t)(slot->subject - 1);
 	}
 }
@@ -541,67 +548,158 @@ static void parse_line(struct line_ctx *ctx, const char *line, size_t len)
 		add_mode_rule(ctx, (enum verb)verb, subj, &args);
 }
 
-static size_t count_lines(const char *data, size_t len)
-{
-	size_t n = 1;
-	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))) != NULL; p++)
-		n++;
-	return n;
-}
-
-/* Parses one file's text; errors go to errs. */
-static void parse_text(struct tg_policy *policy, const char *name,
-		       const char *data, size_t len, struct tg_errors *errs)
+static struct line_ctx *ctx_new(struct tg_policy *policy, const char *name,
+				struct tg_errors *errs)
 {
 	struct line_ctx *ctx = malloc(sizeof(*ctx));
 	if (ctx == NULL) {
 		tg_errors_add(errs, name, 0, "out of memory");
-		return;
+		return NULL;
 	}
 	ctx->policy = policy;
 	ctx->errs = errs;
+	ctx->line = 0;
 	ctx->file = tg_arena_strndup(&policy->arena, name, strlen(name));
 	if (ctx->file == NULL) {
 		tg_errors_add(errs, name, 0, "out of memory");
 		free(ctx);
-		return;
+		return NULL;
 	}
-	/* Most lines are rules: size the tables once instead of doubling. */
-	size_t lines = count_lines(data, len);
-	if (reserve_subjects(policy, lines) < 0 ||
-	    reserve((void **)&policy->modes, &policy->modes_cap, policy->nmodes,
-		    lines, sizeof(struct tg_mode_rule)) < 0) {
-		tg_errors_add(errs, name, 0, "out of memory");
-		free(ctx);
-		return;
-	}
+	return ctx;
+}
 
-	size_t pos = 0;
-	ctx->line = 0;
+/* Most lines are rules: size the tables once for about `lines` more
+ * instead of doubling them while loading. Untouched reserved memory is
+ * not resident, so a generous guess costs address space only. */
+static int reserve_lines(struct tg_policy *policy, size_t lines)
+{
+	return reserve_subjects(policy, lines) < 0 ||
+	       reserve((void **)&policy->modes, &policy->modes_cap,
+		       policy->nmodes, lines, sizeof(struct tg_mode_rule)) < 0 ? -1 : 0;
+}
+
+static bool too_many_errors(const struct line_ctx *ctx)
+{
+	return tg_errors_total(ctx->errs) >= TG_ERRORS_MAX;
+}
+
+/* One line of a file, without its newline. */
+static void feed_line(struct line_ctx *ctx, const char *start, size_t len)
+{
+	ctx->line++;
 	/* A UTF-8 byte order mark, as some editors write, is not text. */
-	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (pos < len && tg_errors_total(errs) < TG_ERRORS_MAX) {
+	if (ctx->line == 1 && len >= 3 && memcmp(start, "\xef\xbb\xbf", 3) == 0) {
+		start += 3;
+		len -= 3;
+	}
+	if (len > 0 && start[len - 1] == '\r')
+		len--;
+	if (len > TG_POLICY_MAX_LINE) {
+		LINE_ERROR(ctx, "line longer than %d bytes", TG_POLICY_MAX_LINE);
+		return;
+	}
+	if (memchr(start, '\0', len) != NULL) {
+		LINE_ERROR(ctx, "NUL byte in line (not a text file?)");
+		return;
+	}
+	parse_line(ctx, start, len);
+}
+
+/* Feeds the complete lines of data[0..len); at the end of the input
+ * (last) the rest is a line too. Returns the bytes consumed. */
+static size_t feed_lines(struct line_ctx *ctx, const char *data, size_t len,
+			 bool last)
+{
+	size_t pos = 0;
+	while (pos < len && !too_many_errors(ctx)) {
 		const char *start = data + pos;
 		const char *nl = memchr(start, '\n', len - pos);
+		if (nl == NULL && !last)
+			break;
 		size_t line_len = nl ? (size_t)(nl - start) : len - pos;
+		feed_line(ctx, start, line_len);
 		pos += line_len + (nl != NULL);
-		ctx->line++;
-		if (line_len > 0 && start[line_len - 1] == '\r')
-			line_len--;
-		if (line_len > TG_POLICY_MAX_LINE) {
-			LINE_ERROR(ctx, "line longer than %d bytes", TG_POLICY_MAX_LINE);
-			continue;
-		}
-		if (memchr(start, '\0', line_len) != NULL) {
-			LINE_ERROR(ctx, "NUL byte in line (not a text file?)");
-			continue;
-		}
-		parse_line(ctx, start, line_len);
 	}
-	if (tg_errors_total(errs) >= TG_ERRORS_MAX && pos < len)
+	return too_many_errors(ctx) ? len : pos;
+}
+
+/* Parses a file's text held in memory. */
+static void parse_text(struct tg_policy *policy, const char *name,
+		       const char *data, size_t len, struct tg_errors *errs)
+{
+	struct line_ctx *ctx = ctx_new(policy, name, errs);
+	if (ctx == NULL)
+		return;
+	if (reserve_lines(policy, len / 16 + 1) < 0)
+		LINE_ERROR(ctx, "out of memory");
+	else
+		feed_lines(ctx, data, len, true);
+	if (too_many_errors(ctx))
 		tg_errors_add(errs, name, 0, "too many errors; stopped reading");
 	free(ctx);
+}
+
+#define READ_CHUNK (1024 * 1024)
+
+/* Reads and parses an open file in chunks, so that a large policy never
+ * sits in memory twice. A line longer than the limit is reported once and
+ * skipped to its end. Returns the bytes read, or -1 on a read error. */
+static long long parse_fd(struct line_ctx *ctx, int fd, size_t budget)
+{
+	size_t cap = READ_CHUNK + TG_POLICY_MAX_LINE + 2;
+	char *buf = malloc(cap);
+	size_t have = 0, total = 0;
+	bool skipping = false;
+
+	if (buf == NULL) {
+		tg_errors_add(ctx->errs, ctx->file, 0, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + have, cap - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			tg_errors_add(ctx->errs, ctx->file, 0, "read: %s", strerror(errno));
+			free(buf);
+			return -1;
+		}
+		total += (size_t)n;
+		if (total > budget) {
+			tg_errors_add(ctx->errs, ctx->file, 0,
+				      "policy files are larger than %zu bytes together",
+				      (size_t)TG_POLICY_MAX_BYTES);
+			free(buf);
+			return -1;
+		}
+		size_t start = 0;
+		have += (size_t)n;
+		if (skipping) {
+			char *nl = memchr(buf, '\n', have);
+			if (nl == NULL) {
+				have = 0;
+				if (n == 0)
+					break;
+				continue;
+			}
+			start = (size_t)(nl - buf) + 1;
+			skipping = false;
+		}
+		start += feed_lines(ctx, buf + start, have - start, n == 0);
+		if (n == 0 || too_many_errors(ctx))
+			break;
+		memmove(buf, buf + start, have - start);
+		have -= start;
+		/* the limit, plus a CR */
+		if (have > TG_POLICY_MAX_LINE + 1) {
+			ctx->line++;
+			LINE_ERROR(ctx, "line longer than %d bytes", TG_POLICY_MAX_LINE);
+			skipping = true;
+			have = 0;
+		}
+	}
+	free(buf);
+	return (long long)total;
 }
 
 /* ---- snapshots --------------------------------------------------------- */
@@ -675,18 +773,32 @@ struct tg_policy *tg_policy_load_buffer(const char *name, const char *data,
 static int load_file(struct tg_policy *policy, const char *path,
 		     int dir_checked, size_t *budget, struct tg_errors *errs)
 {
-	char *data, why[512];
-	size_t len;
+	char why[512];
 	struct stat st;
+	int fd;
 
-	if (tg_read_trusted(path, dir_checked, *budget, &data, &len, &st,
-			    why, sizeof(why)) < 0) {
+	if (tg_open_trusted(path, dir_checked, &fd, &st, why, sizeof(why)) < 0) {
 		tg_errors_add(errs, path, 0, "%s", why);
 		return -1;
 	}
-	*budget -= len;
-	parse_text(policy, path, data, len, errs);
-	free(data);
+	struct line_ctx *ctx = ctx_new(policy, path, errs);
+	if (ctx == NULL) {
+		close(fd);
+		return -1;
+	}
+	/* Rules are rarely shorter than 24 bytes. */
+	long long got = -1;
+	if (reserve_lines(policy, (size_t)st.st_size / 24 + 1) < 0)
+		tg_errors_add(errs, path, 0, "out of memory");
+	else
+		got = parse_fd(ctx, fd, *budget);
+	if (too_many_errors(ctx))
+		tg_errors_add(errs, path, 0, "too many errors; stopped reading");
+	free(ctx);
+	close(fd);
+	if (got < 0)
+		return -1;
+	*budget -= (size_t)got;
 	policy->files++;
 	if (add_source(policy, path, &st) < 0) {
 		tg_errors_add(errs, path, 0, "out of memory");
@@ -734,7 +846,8 @@ static void load_dir(struct tg_policy *policy, const char *path,
 		count++;
 	}
 	closedir(dir);
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count > 0)	/* names is NULL for a directory without *.conf */
+		qsort(names, count, sizeof(*names), name_cmp);
 
 	size_t dirlen = strlen(path);
 	int slash = dirlen > 0 && path[dirlen - 1] == '/';

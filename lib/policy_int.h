@@ -68,8 +68,13 @@ struct tg_policy {
 	size_t files;
 };
 
-/* Case-insensitive hash and look-up of a subject; -1 if absent. */
+/* Case-insensitive hash of a subject, FNV-1a over the bytes from the last
+ * to the first: the hash of "user@domain" continues the hash of
+ * "@domain", so one pass yields both (tg_subject_hash_more). */
+#define TG_HASH_START 2166136261u
 uint32_t tg_subject_hash(const char *s, size_t len);
+uint32_t tg_subject_hash_more(uint32_t h, const char *s, size_t len);
+/* Look-up of a subject by hash; -1 if absent. */
 int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
 			size_t len, uint32_t hash);
 /* madvise(MADV_HUGEPAGE) for the 2 MiB pages inside [p, p + size). */

@@ -279,6 +279,55 @@ static void test_size_limit(void **state)
 	free(data);
 }
 
+/* A file larger than the reader's chunk: lines across chunk boundaries,
+ * an over-long line in the middle reported with its number and skipped,
+ * the lines after it still read. */
+static void test_large_file(void **state)
+{
+	char *p = path_of("large.conf");
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	long line = 0;
+	for (long i = 0; i < 60000; i++, line++)
+		fprintf(f, "require user%ld@d%ld.example protocols=imap\n", i, i % 97);
+	long long_line = ++line;
+	for (int i = 0; i < 3 * 4096; i++)
+		fputc('x', f);
+	fputc('\n', f);
+	for (long i = 0; i < 60000; i++, line++)
+		fprintf(f, "audit more%ld@d%ld.example\n", i, i % 97);
+	long bad_line = ++line;
+	fprintf(f, "require a@b from=never\n");
+	assert_int_equal(fclose(f), 0);
+
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	assert_null(tg_policy_load(p, &errs));
+	assert_int_equal(errs.count, 2);
+	char want[300];
+	snprintf(want, sizeof(want), "%s:%ld: line longer than 4096 bytes", p, long_line);
+	assert_string_equal(errs.msgs[0], want);
+	snprintf(want, sizeof(want), "%s:%ld: from='never'", p, bad_line);
+	assert_non_null(strstr(errs.msgs[1], want));
+	tg_errors_clear(&errs);
+
+	/* without the two bad lines it loads every rule */
+	f = fopen(p, "w");
+	for (long i = 0; i < 60000; i++)
+		fprintf(f, "require user%ld@d%ld.example protocols=imap\n", i, i % 97);
+	for (long i = 0; i < 60000; i++)
+		fprintf(f, "audit more%ld@d%ld.example", i, i % 97), fputs(i + 1 < 60000 ? "\r\n" : "", f);
+	assert_int_equal(fclose(f), 0);
+	struct tg_policy *policy = tg_policy_load(p, &errs);
+	assert_non_null(policy);
+	assert_int_equal(tg_policy_mode_rule_count(policy), 120000);
+	struct tg_mode_rule_info m;
+	tg_policy_mode_rule(policy, 119999, &m);
+	assert_string_equal(m.subject, "more59999@d53.example");
+	assert_int_equal(m.ref.line, 120000);
+	tg_policy_free(policy);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -290,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_size_limit),
+		cmocka_unit_test(test_large_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,281 @@
+/*
+ * test-policyd-answer - from request attributes to the reply and the event
+ * line: verdicts, reply texts, smtp_reply, messages, unauthenticated
+ * requests, IPv4/IPv6/unknown clients, TLS versions against min_tls, from=
+ * before and after the day, and requests that are not policy requests.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "event.h"
+#include "policy.h"
+#include "request.h"
+
+static const char policy_text[] =
+	"audit      *\n"							/* 1 */
+	"require    @example.com         from=2027-03-01\n"			/* 2 */
+	"require    @shop.example.net    message=\"Shop: use TLS\"\n"	/* 3 */
+	"off        bob@example.com\n"						/* 4 */
+	"require    alice@example.com    min_tls=TLSv1.2\n"			/* 5 */
+	"exempt     scanner@example.com  192.0.2.10/32 protocols=smtp until=2027-12-31\n" /* 6 */
+	"exempt     @shop.example.net    2001:db8:1::/48,10.20.0.0/16\n"	/* 7 */
+	"require    carol@example.com    protocols=imap\n"			/* 8 */
+	"require    printer@example.com\n";					/* 9 */
+
+#define REJECT_DEFAULT "action=530 5.7.0 Global: please use TLS\n\n"
+#define DUNNO "action=DUNNO\n\n"
+
+enum cfgv { PLAIN_CFG, CHECK_UNAUTH, CUSTOM_REPLY, NO_LOG_TLS };
+
+static const struct row {
+	const char *user;	/* sasl_username; NULL: attribute absent */
+	const char *sender;
+	const char *client;	/* NULL: attribute absent */
+	const char *tls;	/* encryption_protocol */
+	int32_t today;
+	enum cfgv cfg;
+	const char *reply;
+	const char *event;	/* substring of the event line; NULL: no event */
+} rows[] = {
+	/* require account, plaintext: rejected with the global message */
+	{ "alice@example.com", NULL, "192.0.2.7", "", 20261129, PLAIN_CFG, REJECT_DEFAULT,
+	  "service=smtp user=alice@example.com client=192.0.2.7 tls=none verdict=reject mode=require rule=t.conf:5" },
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.3", 20261129, PLAIN_CFG, DUNNO,
+	  "tls=TLSv1.3 verdict=allow" },
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.2", 20261129, PLAIN_CFG, DUNNO, "verdict=allow" },
+	/* min_tls: TLS 1.1 counts as plaintext */
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.1", 20261129, PLAIN_CFG, REJECT_DEFAULT,
+	  "tls=TLSv1.1 verdict=reject" },
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1", 20261129, PLAIN_CFG, REJECT_DEFAULT,
+	  "tls=TLSv1 verdict=reject" },
+	/* a version Postfix might report that we do not know: TLS */
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.4", 20261129, PLAIN_CFG, DUNNO,
+	  "tls=yes verdict=allow" },
+	/* from= in the future: audit; on and after the day: reject */
+	{ "dave@example.com", NULL, "192.0.2.7", "", 20270228, PLAIN_CFG, DUNNO,
+	  "verdict=audit mode=audit rule=t.conf:2 enforce_from=2027-03-01" },
+	{ "dave@example.com", NULL, "192.0.2.7", "", 20270301, PLAIN_CFG, REJECT_DEFAULT,
+	  "verdict=reject mode=require rule=t.conf:2" },
+	/* the rule's message wins over the global one */
+	{ "x@shop.example.net", NULL, "203.0.113.1", "", 20261129, PLAIN_CFG,
+	  "action=530 5.7.0 Shop: use TLS\n\n", "verdict=reject" },
+	/* exemptions: IPv4 with until=, IPv6, IPv4 network */
+	{ "scanner@example.com", NULL, "192.0.2.10", "", 20270302, PLAIN_CFG, DUNNO,
+	  "verdict=exempt mode=require rule=t.conf:2 exemption=t.conf:6" },
+	{ "scanner@example.com", NULL, "192.0.2.10", "", 20280101, PLAIN_CFG, REJECT_DEFAULT,
+	  "verdict=reject" },
+	{ "scanner@example.com", NULL, "192.0.2.11", "", 20270302, PLAIN_CFG, REJECT_DEFAULT,
+	  "verdict=reject" },
+	{ "x@shop.example.net", NULL, "2001:db8:1::25", "", 20261129, PLAIN_CFG, DUNNO,
+	  "client=2001:db8:1::25 tls=none verdict=exempt" },
+	{ "x@shop.example.net", NULL, "2001:db8:2::25", "", 20261129, PLAIN_CFG,
+	  "action=530 5.7.0 Shop: use TLS\n\n", "client=2001:db8:2::25 tls=none verdict=reject" },
+	{ "x@shop.example.net", NULL, "::ffff:10.20.3.4", "", 20261129, PLAIN_CFG, DUNNO,
+	  "client=10.20.3.4 tls=none verdict=exempt" },
+	/* unknown or garbled client address: in no exempt network */
+	{ "x@shop.example.net", NULL, "unknown", "", 20261129, PLAIN_CFG,
+	  "action=530 5.7.0 Shop: use TLS\n\n", "client=unknown tls=none verdict=reject" },
+	{ "x@shop.example.net", NULL, "[10.20.3.4]", "", 20261129, PLAIN_CFG,
+	  "action=530 5.7.0 Shop: use TLS\n\n", "client=unknown tls=none verdict=reject" },
+	{ "x@shop.example.net", NULL, NULL, "", 20261129, PLAIN_CFG,
+	  "action=530 5.7.0 Shop: use TLS\n\n", "client=unknown" },
+	/* audit and off */
+	{ "someone@else.org", NULL, "192.0.2.7", "", 20261129, PLAIN_CFG, DUNNO,
+	  "user=someone@else.org client=192.0.2.7 tls=none verdict=audit mode=audit rule=t.conf:1" },
+	{ "bob@example.com", NULL, "192.0.2.7", "", 20280101, PLAIN_CFG, DUNNO,
+	  "verdict=allow mode=off rule=t.conf:4" },
+	/* a rule for imap only does not apply to smtp */
+	{ "carol@example.com", NULL, "192.0.2.7", "", 20280101, PLAIN_CFG, REJECT_DEFAULT,
+	  "rule=t.conf:2" },
+	/* no SASL: DUNNO, no event (port 25) - unless unauthenticated = check */
+	{ NULL, "printer@example.com", "192.0.2.7", "", 20261129, PLAIN_CFG, DUNNO, NULL },
+	{ "", "printer@example.com", "192.0.2.7", "", 20261129, PLAIN_CFG, DUNNO, NULL },
+	{ NULL, "printer@example.com", "192.0.2.7", "", 20261129, CHECK_UNAUTH, REJECT_DEFAULT,
+	  "user=printer@example.com client=192.0.2.7 tls=none verdict=reject" },
+	{ NULL, "", "192.0.2.7", "", 20261129, CHECK_UNAUTH, DUNNO, NULL },
+	/* smtp_reply */
+	{ "alice@example.com", NULL, "192.0.2.7", "", 20261129, CUSTOM_REPLY,
+	  "action=554 5.7.1 Global: please use TLS\n\n", "verdict=reject" },
+	/* log_tls = no: TLS sessions make no event, plaintext ones still do */
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.3", 20261129, NO_LOG_TLS, DUNNO, NULL },
+	{ "someone@else.org", NULL, "192.0.2.7", "", 20261129, NO_LOG_TLS, DUNNO, "verdict=audit" },
+	/* peer data cannot forge a field */
+	{ "eve@x verdict=allow", NULL, "192.0.2.7", "", 20261129, PLAIN_CFG, DUNNO,
+	  "user=\"eve@x verdict=allow\" client=192.0.2.7 tls=none verdict=audit" },
+};
+
+static struct tg_policy *policy;
+
+static int setup(void **state)
+{
+	struct tg_errors errs;
+	(void)state;
+	tg_errors_init(&errs);
+	policy = tg_policy_load_buffer("t.conf", policy_text, strlen(policy_text), &errs);
+	for (size_t i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	tg_errors_clear(&errs);
+	return policy == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tg_policy_free(policy);
+	return 0;
+}
+
+static void set_attr(struct pd_request *req, enum pd_attr a, const char *v)
+{
+	if (v == NULL)
+		return;
+	snprintf(req->value[a], sizeof(req->value[a]), "%s", v);
+	req->len[a] = strlen(v);
+	req->present[a] = true;
+}
+
+static struct pd_request *new_request(void)
+{
+	struct pd_reader *reader = malloc(sizeof(*reader));
+	assert_non_null(reader);
+	pd_reader_init(reader);
+	return &reader->req;	/* req is the first member */
+}
+
+static void test_rows(void **state)
+{
+	(void)state;
+	struct pd_answer *a = malloc(sizeof(*a));
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		struct pd_request *req = new_request();
+		char why[256] = "";
+		struct pd_answer_config cfg = {
+			.smtp_reply = r->cfg == CUSTOM_REPLY ? "554 5.7.1" : NULL,
+			.message = "Global: please use TLS",
+			.check_unauthenticated = r->cfg == CHECK_UNAUTH,
+			.log_tls = r->cfg != NO_LOG_TLS,
+		};
+		set_attr(req, PD_ATTR_REQUEST, "smtpd_access_policy");
+		set_attr(req, PD_ATTR_SASL_USERNAME, r->user);
+		set_attr(req, PD_ATTR_SENDER, r->sender);
+		set_attr(req, PD_ATTR_CLIENT_ADDRESS, r->client);
+		set_attr(req, PD_ATTR_ENCRYPTION_PROTOCOL, r->tls);
+		if (pd_answer(req, policy, &cfg, r->today, a, why, sizeof(why)) < 0)
+			fail_msg("row %zu: error %s", i, why);
+		if (strlen(r->reply) != a->reply_len || memcmp(a->reply, r->reply, a->reply_len) != 0)
+			fail_msg("row %zu (%s): reply \"%.*s\", want \"%s\"", i,
+				 r->user ? r->user : "-", (int)a->reply_len, a->reply, r->reply);
+		if (r->event == NULL) {
+			if (a->has_event)
+				fail_msg("row %zu: unexpected event %s", i, a->event);
+		} else {
+			if (!a->has_event || strstr(a->event, r->event) == NULL)
+				fail_msg("row %zu: event \"%s\" lacks \"%s\"", i,
+					 a->has_event ? a->event : "(none)", r->event);
+			/* and it reads back */
+			struct tg_event_parsed *p = malloc(sizeof(*p));
+			assert_non_null(p);
+			assert_int_equal(tg_event_parse(a->event, strlen(a->event), p), 0);
+			assert_string_equal(p->ev.value[TG_EV_SERVICE], "smtp");
+			assert_string_equal(p->ev.value[TG_EV_USER], r->user ? r->user : r->sender);
+			free(p);
+		}
+		free(req);
+	}
+	free(a);
+}
+
+/* instance goes to session=, sasl_method to mech= */
+static void test_session_and_mech(void **state)
+{
+	(void)state;
+	struct pd_answer *a = malloc(sizeof(*a));
+	struct pd_request *req = new_request();
+	struct pd_answer_config cfg = { .message = "m", .log_tls = true };
+	char why[256];
+	assert_non_null(a);
+	set_attr(req, PD_ATTR_REQUEST, "smtpd_access_policy");
+	set_attr(req, PD_ATTR_SASL_USERNAME, "alice@example.com");
+	set_attr(req, PD_ATTR_SASL_METHOD, "PLAIN");
+	set_attr(req, PD_ATTR_INSTANCE, "1a2b.6569a3f1.1c2d3.0");
+	set_attr(req, PD_ATTR_CLIENT_ADDRESS, "192.0.2.7");
+	set_attr(req, PD_ATTR_ENCRYPTION_PROTOCOL, "");
+	assert_int_equal(pd_answer(req, policy, &cfg, 20261129, a, why, sizeof(why)), 0);
+	assert_true(a->has_event);
+	assert_non_null(strstr(a->event, " mech=PLAIN session=1a2b.6569a3f1.1c2d3.0"));
+	assert_int_equal(a->verdict, TG_VERDICT_REJECT);
+	free(req);
+	free(a);
+}
+
+static const struct bad_row {
+	const char *request;	/* NULL: absent */
+	const char *why;
+} bad_rows[] = {
+	{ NULL, "request without request=smtpd_access_policy" },
+	{ "junk", "unsupported request=\"junk\"" },
+	{ "smtpd_access_policy ", "unsupported request" },
+	{ "\x1b[2J", "unsupported request=\"?[2J\"" },
+};
+
+static void test_not_a_policy_request(void **state)
+{
+	(void)state;
+	struct pd_answer *a = malloc(sizeof(*a));
+	struct pd_answer_config cfg = { .message = "m", .log_tls = true };
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
+		struct pd_request *req = new_request();
+		char why[256] = "";
+		set_attr(req, PD_ATTR_REQUEST, bad_rows[i].request);
+		set_attr(req, PD_ATTR_SASL_USERNAME, "alice@example.com");
+		assert_int_equal(pd_answer(req, policy, &cfg, 20261129, a, why, sizeof(why)), -1);
+		if (strstr(why, bad_rows[i].why) == NULL)
+			fail_msg("bad row %zu: why \"%s\", want \"%s\"", i, why, bad_rows[i].why);
+		assert_int_equal(a->reply_len, 0);
+		free(req);
+	}
+	free(a);
+}
+
+static const struct tls_row {
+	const char *text;
+	enum tg_tls want;
+} tls_rows[] = {
+	{ "", TG_TLS_NONE },
+	{ "TLSv1", TG_TLS_V1_0 },
+	{ "TLSv1.1", TG_TLS_V1_1 },
+	{ "TLSv1.2", TG_TLS_V1_2 },
+	{ "TLSv1.3", TG_TLS_V1_3 },
+	{ "SSLv3", TG_TLS_V1_0 },	/* older than TLSv1: counts as the oldest */
+	{ "TLSv1.4", TG_TLS_UNKNOWN },
+	{ "none", TG_TLS_UNKNOWN },	/* not Postfix's spelling of plaintext */
+};
+
+static void test_tls_of(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(tls_rows) / sizeof(tls_rows[0]); i++)
+		assert_int_equal(pd_tls_of(tls_rows[i].text, strlen(tls_rows[i].text)),
+				 tls_rows[i].want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_session_and_mech),
+		cmocka_unit_test(test_not_a_policy_request),
+		cmocka_unit_test(test_tls_of),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
