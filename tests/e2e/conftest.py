@@ -17,10 +17,12 @@ get it unstarted (e.g. to add users or change settings first).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,9 +35,50 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
+# Test directories must be reachable by the dovecot, mail and postfix users.
+# pytest's default /tmp/pytest-of-root is mode 0700 and every new pytest
+# session (e.g. a colleague's, running at the same time) resets it to 0700,
+# so unless --basetemp is given, each session uses its own
+# /tmp/tlsgate-e2e/run-XXXX/tmp (0711 path). The 3 previous runs are kept for
+# debugging; older ones are removed unless a session still holds their lock.
+E2E_ROOT = Path(os.environ.get("TLSGATE_E2E_TMP", "/tmp/tlsgate-e2e"))
+KEEP_RUNS = 3
+_run_lock = None
+
+
+def _cleanup_old_runs() -> None:
+    runs = sorted((p for p in E2E_ROOT.glob("run-*") if p.is_dir()),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in runs[KEEP_RUNS:]:
+        try:
+            fd = os.open(old / ".lock", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # in use by a running session
+        try:
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
 def pytest_configure(config):
+    global _run_lock
     if os.geteuid() != 0:
         raise pytest.UsageError("the e2e tests must run as root (they start Dovecot/Postfix)")
+    if config.option.basetemp or hasattr(config, "workerinput"):
+        return
+    E2E_ROOT.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(E2E_ROOT, 0o711)
+    _cleanup_old_runs()
+    run = Path(tempfile.mkdtemp(prefix="run-", dir=E2E_ROOT))
+    os.chmod(run, 0o711)
+    _run_lock = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(_run_lock, fcntl.LOCK_EX)
+    config.option.basetemp = str(run / "tmp")
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,13 @@ What runs where
 
 What is written where
   * Everything lives below the directory given to each object (pytest's
-    tmp_path_factory in conftest.py): configs, logs, sockets, queue, mail.
+    tmp_path_factory in conftest.py, i.e. /tmp/tlsgate-e2e/run-XXXX/tmp/,
+    the 3 previous runs are kept): configs, logs, sockets, queue, mail.
   * Unavoidable: the directories leading to it are made traversable
     (o+x, never readable) because Dovecot's auth process (user dovecot),
     mail processes (user `mail`, uid 8, exists on every Debian) and Postfix
-    daemons (user postfix) must reach files in there. pytest resets the
-    mode of /tmp/pytest-of-root at the next session.
+    daemons (user postfix) must reach files in there. (Not under
+    /tmp/pytest-of-root: every new pytest session resets that to 0700.)
   * Nothing in /etc is modified: as root, `postfix -c DIR` and
     `sendmail -C DIR` do not require DIR in alternate_config_directories
     (that check only applies to non-root callers; verified on 3.7.11).
@@ -42,7 +43,9 @@ What is written where
     when the instance stops.
 
 Process hygiene: every instance registers itself; stop() terminates the
-master and then SIGKILLs any process of its tree that survived. An atexit
+master and its children at once (Dovecot's log then ends with "Killed with
+signal 15" warnings: read logs before stop()), then SIGKILLs and reaps any
+process of its tree that survived. An atexit
 hook stops whatever is still running; Dovecot also gets PDEATHSIG so it dies
 with the test process even on SIGKILL.
 """
@@ -54,7 +57,6 @@ import base64
 import ctypes
 import datetime as _dt
 import imaplib
-import itertools
 import os
 import poplib
 import random
@@ -209,19 +211,57 @@ def process_tree(pid: int) -> dict[int, tuple[int, int, str]]:
     return out
 
 
-def _kill_snapshot(snapshot: dict[int, tuple[int, int, str]]) -> list[int]:
-    """SIGKILL the processes of a snapshot that still exist (same start time)."""
-    killed = []
-    table = _proc_table()
-    for p, info in snapshot.items():
-        now = table.get(p)
-        if now and now[1] == info[1]:
+def _become_subreaper() -> None:
+    """Orphaned daemon processes (Postfix's children when its master exits,
+    Dovecot's when its master is killed) get reparented to us instead of PID 1
+    (which does not reap on this machine), so finish_tree() can reap them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+
+
+def _stat(pid: int) -> Optional[tuple[str, int, int]]:
+    """(state, ppid, starttime) or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def finish_tree(snapshot: dict[int, tuple[int, int, str]], skip: Iterable[int] = (),
+                timeout: float = 5) -> None:
+    """SIGKILL what is left of a process snapshot and reap the zombies that
+    are ours; return once nothing of it runs (or timeout)."""
+    skip = set(skip)
+    me = os.getpid()
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = False
+        for p, info in snapshot.items():
+            st = _stat(p)
+            if st is None or st[2] != info[1]:
+                continue  # gone (or pid reused)
+            if st[0] == "Z":
+                if st[1] == me and p not in skip:
+                    try:
+                        os.waitpid(p, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
+                    pending = True
+                continue
             try:
                 os.kill(p, signal.SIGKILL)
-                killed.append(p)
             except ProcessLookupError:
                 pass
-    return killed
+            pending = True
+        if not pending or time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -623,6 +663,12 @@ class Dovecot(_Server):
         # Dovecot reloads passwd-file when mtime or size changes: force mtime.
         t = max(time.time(), old + 1.0)
         os.utime(self.passwd, (t, t))
+        if self.proc is not None:
+            # The auth process stats passwd-file at most once per second
+            # (per ioloop_time). Cross a second boundary so the next lookup
+            # is guaranteed to see the change.
+            now = time.time()
+            time.sleep(int(now) + 1.02 - now)
 
     def maildir(self, user: str) -> Path:
         return self.home_root / user / "Maildir"
@@ -777,6 +823,7 @@ plugin {{
                    "sh", "-c", script, "sh", str(self.mod_dir), SYSTEM_AUTH_MODULE_DIR,
                    *cmd]
         run(["doveconf", "-c", self.conf, "-n"], timeout=30)  # early, readable config errors
+        _become_subreaper()
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._stderr,
                                      stderr=self._stderr, preexec_fn=_set_pdeathsig)
@@ -787,12 +834,43 @@ plugin {{
                      timeout, what="dovecot listeners")
             if self.proc.poll() is not None:
                 raise HarnessError("dovecot exited with %s" % self.proc.returncode)
-            self.auth_pid(timeout)  # auth starts at once (process_min_avail = 1)
+            # auth starts at once (process_min_avail = 1); it answers the
+            # auth-client handshake only once its passdbs/userdbs are set up.
+            wait_for(lambda: self._auth_ready() or self._startup_failure(), timeout,
+                     what="dovecot auth process to initialize")
+            failure = self._startup_failure()
+            if failure:
+                raise HarnessError(failure)
         except (HarnessError, TimeoutError) as e:
             detail = self.stderr_path.read_text(errors="replace") + "\n" + self.log()[-3000:]
             self.stop()
             raise HarnessError(f"dovecot did not start: {e}\n{detail}") from None
         return self
+
+    def _auth_ready(self) -> bool:
+        """Auth-client handshake on base_dir/auth-client (logs nothing)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(2)
+        try:
+            s.connect(str(self.base_dir / "auth-client"))
+            s.sendall(b"VERSION\t1\t2\nCPID\t%d\n" % os.getpid())
+            buf = b""
+            while b"\nDONE\n" not in b"\n" + buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return False
+                buf += chunk
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def _startup_failure(self) -> Optional[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            return "dovecot exited"
+        m = self.search_log(r"^.*(?:auth|master|config): (?:Fatal|Error): .*$")
+        return m.group(0) if m else None
 
     @property
     def master_pid(self) -> Optional[int]:
@@ -841,19 +919,24 @@ plugin {{
         snapshot = process_tree(proc.pid)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+            # The master waits ~1 s for its log process; terminate all
+            # children now (the log then ends with "Killed with signal 15"
+            # warnings: check logs before stop()).
+            for p in snapshot:
+                if p != proc.pid:
+                    try:
+                        os.kill(p, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 pass
-        _kill_snapshot(snapshot)
+        finish_tree(snapshot, skip=[proc.pid])
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             pass
-        # children that were in the middle of exiting
-        wait_for(lambda: not any(_pid_alive(p) for p in snapshot if p != proc.pid)
-                 or _kill_snapshot(snapshot) or False, 5,
-                 what="dovecot processes to exit") if snapshot else None
         self.proc = None
         try:
             self._stderr.close()
@@ -865,6 +948,8 @@ plugin {{
 # --------------------------------------------------------------------------
 # Postfix
 # --------------------------------------------------------------------------
+
+_queue_template: Optional[Path] = None
 
 POSTFIX_PORTS = ("smtp", "submission", "smtps", "relay")
 
@@ -978,7 +1063,7 @@ queue_directory = {self.queue_dir}
 data_directory = {self.data_dir}
 maillog_file = {self.logfile.path}
 maillog_file_prefixes = {self.dir}
-syslog_name = postfix-{self.name}
+syslog_name = {self.name}
 myhostname = {self.hostname}
 mydomain = {self.domains[0] if self.domains else 'test'}
 myorigin = $myhostname
@@ -1031,13 +1116,13 @@ smtpd_junk_command_limit = 1000
         auth = "-o smtpd_sasl_auth_enable=yes" if self.sasl_path else ""
         return _MASTER_CF_BASE + f"""\
 {SERVER_ADDR}:{p['smtp']} inet n - n - - smtpd
-  -o syslog_name=postfix-{self.name}/smtp
+  -o syslog_name={self.name}/smtp
 {SERVER_ADDR}:{p['submission']} inet n - n - - smtpd
-  -o syslog_name=postfix-{self.name}/submission {auth}
+  -o syslog_name={self.name}/submission {auth}
 {SERVER_ADDR}:{p['smtps']} inet n - n - - smtpd
-  -o syslog_name=postfix-{self.name}/smtps -o smtpd_tls_wrappermode=yes {auth}
+  -o syslog_name={self.name}/smtps -o smtpd_tls_wrappermode=yes {auth}
 {SERVER_ADDR}:{p['relay']} inet n - n - - smtpd
-  -o syslog_name=postfix-{self.name}/relay
+  -o syslog_name={self.name}/relay
   -o smtpd_relay_restrictions=permit_mynetworks,reject
   -o smtpd_recipient_restrictions=permit_mynetworks,reject
 {self.master_extra}
@@ -1048,6 +1133,26 @@ smtpd_junk_command_limit = 1000
             shutil.copytree("/etc/postfix", self.config_dir)
         (self.config_dir / "main.cf").write_text(self.main_cf())
         (self.config_dir / "master.cf").write_text(self.master_cf())
+        # The postfix command sleeps ~2 s when main.cf was modified within the
+        # last seconds (found by measuring). Backdate the files we write.
+        t = time.time() - 10
+        for f in ("main.cf", "master.cf"):
+            os.utime(self.config_dir / f, (t, t))
+
+    def _postfix_cmd(self, *args, timeout: float = 60, check: bool = True) -> int:
+        """Run `postfix -c DIR ...` with output to postfix-cmd.log: with pipes,
+        subprocess would wait for daemons that inherited them."""
+        with open(self.dir / "postfix-cmd.log", "ab") as out:
+            try:
+                rc = subprocess.run(["postfix", "-c", str(self.config_dir), *args],
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, timeout=timeout).returncode
+            except subprocess.TimeoutExpired:
+                rc = -1
+        if check and rc != 0:
+            tail = (self.dir / "postfix-cmd.log").read_text(errors="replace")[-2000:]
+            raise HarnessError(f"postfix {' '.join(args)} failed ({rc}):\n{tail}")
+        return rc
 
     def postconf(self, *args) -> str:
         return run(["postconf", "-c", self.config_dir, *args]).stdout
@@ -1064,8 +1169,10 @@ smtpd_junk_command_limit = 1000
         self.logfile.path.touch()
         self._started = True
         self._register()
+        _become_subreaper()
         try:
-            run(["postfix", "-c", self.config_dir, "start"], timeout=60)
+            self._prepare_queue()
+            self._postfix_cmd("start")
             want = set(self.ports.values())
             wait_for(lambda: want <= listening_ports(), timeout, what="postfix listeners")
             self._master_pid = self._read_pid()
@@ -1074,6 +1181,22 @@ smtpd_junk_command_limit = 1000
             self.stop()
             raise HarnessError(f"postfix did not start: {e}\n{detail}") from None
         return self
+
+    def _prepare_queue(self) -> None:
+        """Create the queue directory tree. `postfix check` takes ~2 s, so the
+        first instance of this process saves a pristine copy and later ones
+        copy it (cp -a) and start with `quick-start` (skips the checks)."""
+        global _queue_template
+        if _queue_template is not None and _queue_template.is_dir() and \
+                not any(self.queue_dir.iterdir()):
+            run(["cp", "-a", f"{_queue_template}/.", self.queue_dir])
+            (self.queue_dir / "quick-start").touch()
+            return
+        self._postfix_cmd("check")
+        tpl = self.dir / "queue-template"
+        if not tpl.exists():
+            run(["cp", "-a", self.queue_dir, tpl])
+            _queue_template = tpl
 
     def _read_pid(self) -> Optional[int]:
         try:
@@ -1090,17 +1213,13 @@ smtpd_junk_command_limit = 1000
             return
         pid = self._master_pid or self._read_pid()
         snapshot = process_tree(pid) if pid else {}
-        run(["postfix", "-c", self.config_dir, "stop"], timeout=30, check=False)
+        self._postfix_cmd("stop", timeout=30, check=False)
         if pid:
             try:
                 wait_for(lambda: not _pid_alive(pid), timeout, what="postfix master to exit")
             except TimeoutError:
                 pass
-        _kill_snapshot(snapshot)
-        if snapshot:
-            wait_for(lambda: not any(_pid_alive(p) for p in snapshot)
-                     or _kill_snapshot(snapshot) or False, 5,
-                     what="postfix processes to exit")
+        finish_tree(snapshot)
         self._started = False
         self._master_pid = None
         self._unregister()
@@ -1249,6 +1368,15 @@ class Pop3Client(poplib.POP3):
         if self._tls:
             sock = self._ctx.wrap_socket(sock, server_hostname=self._sni)
         return sock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.quit()
+        except (poplib.error_proto, OSError, EOFError):
+            self.close()
 
     def stls(self, context=None):
         ctx = context or self._ctx
@@ -1475,6 +1603,59 @@ class SieveClient:
 
     def __exit__(self, *exc):
         self.logout()
+
+
+class FakePolicyServer:
+    """A Postfix policy server in a thread (for harness tests and as a stand-in).
+
+    decide(request: dict) -> action string ("DUNNO", "REJECT text", ...).
+    .requests records every request (dict of attributes).
+    """
+
+    def __init__(self, decide: Callable[[dict], str] = lambda r: "DUNNO",
+                 host: str = SERVER_ADDR, port: Optional[int] = None):
+        import socketserver
+        outer = self
+        self.decide = decide
+        self.requests: list[dict] = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.connection.settimeout(60)
+                while True:
+                    req = {}
+                    while True:
+                        line = self.rfile.readline()
+                        if not line:
+                            return
+                        line = line.rstrip(b"\r\n").decode("utf-8", "replace")
+                        if not line:
+                            break
+                        k, _, v = line.partition("=")
+                        req[k] = v
+                    outer.requests.append(req)
+                    action = outer.decide(req)
+                    self.wfile.write(f"action={action}\n\n".encode())
+                    self.wfile.flush()
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.port = port or free_port(host)
+        self.server = Server((host, self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 # --------------------------------------------------------------------------
