@@ -6,8 +6,8 @@
  * address) of each (at most TALLY_MAX_DEVICES kept, the rest counted) and
  * the distinct strings (addresses, rule references), never with the
  * number of lines: every string is interned once, accounts are found by a
- * hash table keyed by the account name (ASCII case folded, as the policy
- * compares subjects).
+ * hash table keyed by the account name, lower-cased (ASCII) as the policy
+ * compares subjects.
  *
  * An event is "plaintext" when tls=none, or when its verdict is exempt,
  * audit or reject (TLS below a rule's min_tls counts as plaintext).
@@ -52,7 +52,7 @@ struct tally_device {
 };
 
 struct tally_account {
-	const char *name;		/* interned, as first seen */
+	const char *name;		/* lower case (ASCII) */
 	struct tally_domain *domain;
 	uint32_t events, tls_events, plain_events;
 	uint32_t exempt_hits, audits, rejects, exposed;
@@ -114,8 +114,8 @@ void tally_free(struct tally *t);
  * out of this header). */
 int tally_add_line(struct tally *t, void *lt, const char *line, size_t len);
 /* Counts one parsed event. `text`/`text_len` is the event from the tag on,
- * used to recognise duplicates. */
-int tally_add_event(struct tally *t, const struct tg_event *ev, int64_t when,
+ * used to recognise duplicates. The user value is lower-cased in place. */
+int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 		    const char *text, size_t text_len);
 
 /* Reads the files ("-" is stdin; no files: stdin). Prints read errors to

@@ -14,6 +14,8 @@ static const char *const field_names[TG_EV_COUNT] = {
 	"exemption", "enforce_from", "mech", "session",
 };
 #define REQUIRED_FIELDS 7	/* service .. rule */
+/* strlen of field_names, so that parsing a key costs no strlen calls */
+static const size_t field_lens[TG_EV_COUNT] = { 7, 4, 6, 3, 7, 4, 4, 9, 12, 4, 7 };
 
 const char *tg_event_field_name(enum tg_event_field field)
 {
@@ -219,12 +221,13 @@ int tg_event_parse(const char *line, size_t len, struct tg_event_parsed *out)
 			p++;
 		}
 		for (int f = 0; f < TG_EV_COUNT; f++) {
-			if (strlen(field_names[f]) == key_len &&
+			if (field_lens[f] == key_len && field_names[f][0] == key[0] &&
 			    memcmp(field_names[f], key, key_len) == 0) {
 				if (out->ev.value[f] != NULL)
 					return -1;
 				out->ev.value[f] = value;
 				out->ev.len[f] = n;
+				break;
 			}
 		}
 	}
