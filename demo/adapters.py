@@ -1,0 +1,155 @@
+"""adapters - how the demo wires tlsgate into its throwaway servers: the
+tlsgate.conf it writes, the Dovecot passdb chain (docs/dovecot.md) and
+tlsgate-policyd run in the foreground (docs/postfix.md).
+
+Kept apart from the scenario so that the snippets the demo uses are easy to
+compare with the documentation an admin copies from.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import mailstack as ms
+
+# The configured message; the demo checks that refused clients see it.
+MESSAGE = "TLS required (tlsgate demo): use IMAPS, POP3S, SMTPS or STARTTLS"
+
+
+def artifacts(build: Path) -> dict[str, Path]:
+    """What the demo needs built, by what it is."""
+    return {
+        "the tlsgate command": build / "tlsgate",
+        "tlsgate-policyd": build / "tlsgate-policyd",
+        "the Dovecot passdb module": dovecot_module(build),
+    }
+
+
+def dovecot_module(build: Path) -> Path:
+    return build / "dovecot-plugin" / "libauthdb_tlsgate.so"
+
+
+def tlsgate_conf(policy_dir: Path, policyd_port: int) -> str:
+    return f"""\
+# tlsgate.conf of the demo (see tlsgate.conf(5))
+policy  = {policy_dir}
+message = "{MESSAGE}"
+log_tls = yes
+failure = tempfail
+
+# tlsgate-policyd (run in the foreground by the demo: no pidfile)
+listen  = inet:{ms.SERVER_ADDR}:{policyd_port}
+user    = nobody
+group   = nogroup
+smtp_reply = 530 5.7.0
+unauthenticated = dunno
+"""
+
+
+def dovecot_passdb(conf: Path) -> str:
+    """The tlsgate passdb as docs/dovecot.md has it, after the real one
+    (which the harness writes with result_success = continue-ok): it runs
+    only once the password was verified."""
+    return f"""\
+passdb {{
+  driver = tlsgate
+  args = {conf}
+  skip = unauthenticated
+}}
+"""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether pid runs (a zombie does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rindex(")") + 2] != "Z"
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: SIGTERM when the demo dies. Dropping privileges
+    clears it, so tlsgate-policyd is still stopped explicitly."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+_running: "set[Policyd]" = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for p in list(_running):
+        p.stop()
+
+
+class Policyd:
+    """tlsgate-policyd in the foreground (-f), its log in a file.
+
+    It is stopped explicitly by stop() and, failing that, at exit."""
+
+    def __init__(self, build: Path, conf: Path, log: Path):
+        self.bin = build / "tlsgate-policyd"
+        self.conf = conf
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.port = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def start(self, timeout: float = 10) -> None:
+        text = self.conf.read_text()
+        for line in text.splitlines():
+            if line.strip().startswith("listen"):
+                self.port = int(line.rsplit(":", 1)[1])
+        self.proc = subprocess.Popen([str(self.bin), "-c", str(self.conf), "-f"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        _running.add(self)
+        self._copier = threading.Thread(target=self._copy_log, daemon=True)
+        self._copier.start()
+        try:
+            ms.wait_for(lambda: self.proc.poll() is not None or
+                        self.port in ms.listening_ports(), timeout,
+                        what="tlsgate-policyd to listen")
+        except TimeoutError:
+            pass
+        if self.proc.poll() is not None or self.port not in ms.listening_ports():
+            self.stop()
+            raise ms.HarnessError("tlsgate-policyd did not start:\n"
+                                  + self.log.read_text(errors="replace")[-2000:])
+
+    def _copy_log(self) -> None:
+        """In the foreground the daemon logs to stderr without a time; give
+        each line a syslog-style time stamp, as in /var/log/mail.log."""
+        with open(self.log, "ab", buffering=0) as out:
+            for line in self.proc.stdout:
+                stamp = time.strftime("%b %d %H:%M:%S ").encode()
+                out.write(stamp + line)
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._copier.join(5)
+        self.proc.stdout.close()
+        self.proc = None
+        _running.discard(self)

@@ -1,0 +1,20 @@
+# demo/ - `make demo`: the whole system on loopback with a scripted
+# scenario; `make demo-up` / `make demo-down`: the same sandbox kept
+# running for a real mail client. Everything is written below build/demo.
+DEMO_DIR ?= $(BUILD)/demo
+DEMO_RUN := $(PYTHON) demo/tlsgate_demo.py --dir $(DEMO_DIR) --build $(BUILD)
+
+.PHONY: demo demo-up demo-down
+
+# deps first, then the build, then the demo (not in parallel: the build
+# needs the packages deps installs).
+demo: deps
+	$(MAKE) all
+	$(DEMO_RUN) run
+
+demo-up: deps
+	$(MAKE) all
+	$(DEMO_RUN) up
+
+demo-down:
+	$(DEMO_RUN) down

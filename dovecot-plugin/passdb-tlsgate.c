@@ -1,0 +1,257 @@
+/*
+ * passdb-tlsgate - Dovecot 2.3 passdb driver `tlsgate`: refuses a login
+ * whose account requires TLS when it came without TLS (docs/dovecot.md).
+ *
+ * It is chained after the real passdb (result_success = continue-ok, ours
+ * skip = unauthenticated) and only decides once an earlier passdb verified
+ * the password: anything else is answered as "user unknown" and logged as
+ * a configuration error, so the TLS flag of an account can never be probed
+ * without its password. Decisions are made by tgdc.c; this file only
+ * copies request fields in and results out.
+ *
+ * Results: allowed -> OK (the earlier passdb's credentials stay in use);
+ * refused after PLAIN/LOGIN -> USER_DISABLED with the reason text the
+ * client shows; refused in a credentials lookup (CRAM-MD5, SCRAM, ...,
+ * where the mechanism has not checked the password yet) -> USER_DISABLED
+ * without a reason, which the client cannot tell from a wrong password;
+ * no policy and failure = tempfail -> a temporary failure. Requests
+ * without a SASL mechanism (LMTP, doveadm, proxy and userdb lookups) are
+ * always OK. The driver has no cache key: no verdict is ever cached.
+ */
+#include "auth-common.h"
+#include "passdb.h"
+#include "ioloop.h"
+
+#include "tgdc.h"
+
+struct tlsgate_passdb_module {
+	struct passdb_module module;
+	struct tgdc *tg;
+	struct event *event;
+	bool misconfig_logged;
+};
+
+static void tlsgate_log(void *log_ctx, enum tgdc_level level, const char *line)
+{
+	struct event *event = log_ctx;
+
+	switch (level) {
+	case TGDC_LOG_INFO:
+		e_info(event, "%s", line);
+		break;
+	case TGDC_LOG_WARNING:
+		e_warning(event, "%s", line);
+		break;
+	case TGDC_LOG_ERROR:
+		e_error(event, "%s", line);
+		break;
+	}
+}
+
+static struct tlsgate_passdb_module *module_of(struct auth_request *request)
+{
+	return (struct tlsgate_passdb_module *)request->passdb->passdb;
+}
+
+/* Our passdb must run only after the password was verified. */
+static bool password_verified(struct tlsgate_passdb_module *mod,
+			      struct auth_request *request)
+{
+	if (request->fields.skip_password_check)
+		return TRUE;
+	if (!mod->misconfig_logged) {
+		e_error(mod->event,
+			"tlsgate passdb: reached before any passdb verified the password: "
+			"set `skip = unauthenticated` on the tlsgate passdb and "
+			"`result_success = continue-ok` on the passdb before it "
+			"(logins are refused until then)");
+		mod->misconfig_logged = TRUE;
+	}
+	return FALSE;
+}
+
+static const char *mode_field(struct auth_request *request)
+{
+	const char *value =
+		auth_fields_find(request->fields.extra_fields, "tlsgate_mode");
+
+	if (value == NULL && request->fields.userdb_reply != NULL)
+		value = auth_fields_find(request->fields.userdb_reply,
+					 "tlsgate_mode");
+	return value;
+}
+
+static enum tgdc_secured secured_of(const struct auth_request *request)
+{
+	switch (request->fields.secured) {
+	case AUTH_REQUEST_SECURED_TLS:
+		return TGDC_SECURED_TLS;
+	case AUTH_REQUEST_SECURED:
+		return TGDC_SECURED_BARE;
+	case AUTH_REQUEST_SECURED_NONE:
+	default:
+		return TGDC_SECURED_NONE;
+	}
+}
+
+static void tlsgate_decide(struct tlsgate_passdb_module *mod,
+			   struct auth_request *request,
+			   struct tgdc_result *res)
+{
+	struct tgdc_request req = {
+		.user = request->fields.user,
+		.service = request->fields.service,
+		.remote_ip = request->fields.remote_ip.family != 0 ?
+			net_ip2addr(&request->fields.remote_ip) : NULL,
+		.secured = secured_of(request),
+		.mode_field = mode_field(request),
+		.mech = request->mech != NULL ? request->mech->mech_name : NULL,
+		.session = request->fields.session_id,
+		.now = ioloop_time,
+	};
+
+	if (mod->tg == NULL) {
+		/* not initialised (cannot happen in the auth process) */
+		res->action = TGDC_TEMPFAIL;
+		return;
+	}
+	tgdc_decide(mod->tg, &req, res);
+}
+
+/* A temporary failure whatever the passdb's result_internalfail says:
+ * USER_DISABLED ends the passdb chain, internal_failure makes the reply
+ * "temporary failure". */
+static enum passdb_result tempfail(struct auth_request *request)
+{
+	request->internal_failure = TRUE;
+	return PASSDB_RESULT_USER_DISABLED;
+}
+
+static void
+tlsgate_verify_plain(struct auth_request *request,
+		     const char *password ATTR_UNUSED,
+		     verify_plain_callback_t *callback)
+{
+	struct tlsgate_passdb_module *mod = module_of(request);
+	struct tgdc_result res;
+
+	if (request->mech == NULL) {
+		callback(PASSDB_RESULT_OK, request);
+		return;
+	}
+	if (!password_verified(mod, request)) {
+		callback(PASSDB_RESULT_USER_UNKNOWN, request);
+		return;
+	}
+	tlsgate_decide(mod, request, &res);
+	switch (res.action) {
+	case TGDC_ALLOW:
+		callback(PASSDB_RESULT_OK, request);
+		break;
+	case TGDC_REFUSE:
+		auth_request_set_field(request, "reason", res.reason, NULL);
+		callback(PASSDB_RESULT_USER_DISABLED, request);
+		break;
+	case TGDC_TEMPFAIL:
+		callback(tempfail(request), request);
+		break;
+	}
+}
+
+static void
+tlsgate_lookup_credentials(struct auth_request *request,
+			   lookup_credentials_callback_t *callback)
+{
+	struct tlsgate_passdb_module *mod = module_of(request);
+	struct tgdc_result res;
+
+	/* No mechanism: LMTP, doveadm and proxy lookups carry no login. */
+	if (request->mech == NULL) {
+		callback(PASSDB_RESULT_OK, uchar_empty_ptr, 0, request);
+		return;
+	}
+	if (!password_verified(mod, request)) {
+		callback(PASSDB_RESULT_USER_UNKNOWN, uchar_empty_ptr, 0,
+			 request);
+		return;
+	}
+	/* The mechanism checks the password only after this lookup, so a
+	 * refusal must not say why: it looks like a wrong password. */
+	tlsgate_decide(mod, request, &res);
+	switch (res.action) {
+	case TGDC_ALLOW:
+		callback(PASSDB_RESULT_OK, uchar_empty_ptr, 0, request);
+		break;
+	case TGDC_REFUSE:
+		callback(PASSDB_RESULT_USER_DISABLED, uchar_empty_ptr, 0,
+			 request);
+		break;
+	case TGDC_TEMPFAIL:
+		callback(tempfail(request), uchar_empty_ptr, 0, request);
+		break;
+	}
+}
+
+static struct passdb_module *
+tlsgate_preinit(pool_t pool, const char *args)
+{
+	struct tlsgate_passdb_module *mod =
+		p_new(pool, struct tlsgate_passdb_module, 1);
+
+	/* No default_cache_key: a verdict depends on TLS state, address,
+	 * service and date, so it is never cached. */
+	mod->module.default_cache_key = NULL;
+	mod->module.args = p_strdup(pool, args);
+	return &mod->module;
+}
+
+/* Loads in init, not preinit: init runs with the auth process's final
+ * privileges, the same ones later reloads run with. Auth worker processes
+ * never run this (non-blocking) passdb, so they load nothing. */
+static void tlsgate_init(struct passdb_module *module)
+{
+	struct tlsgate_passdb_module *mod =
+		(struct tlsgate_passdb_module *)module;
+
+	mod->event = event_create(auth_event);
+	if (worker)
+		return;
+	mod->tg = tgdc_open(module->args, tlsgate_log, mod->event);
+	if (mod->tg == NULL)
+		i_fatal("tlsgate passdb: out of memory");
+}
+
+static void tlsgate_deinit(struct passdb_module *module)
+{
+	struct tlsgate_passdb_module *mod =
+		(struct tlsgate_passdb_module *)module;
+
+	tgdc_close(mod->tg);
+	mod->tg = NULL;
+	event_unref(&mod->event);
+}
+
+static struct passdb_module_interface passdb_tlsgate = {
+	.name = "tlsgate",
+	.preinit = tlsgate_preinit,
+	.init = tlsgate_init,
+	.deinit = tlsgate_deinit,
+	.verify_plain = tlsgate_verify_plain,
+	.lookup_credentials = tlsgate_lookup_credentials,
+};
+
+void authdb_tlsgate_init(void);
+void authdb_tlsgate_deinit(void);
+
+void authdb_tlsgate_init(void)
+{
+	passdb_register_module(&passdb_tlsgate);
+}
+
+void authdb_tlsgate_deinit(void)
+{
+	passdb_unregister_module(&passdb_tlsgate);
+}
+
+extern const char *authdb_tlsgate_version;
+const char *authdb_tlsgate_version = DOVECOT_ABI_VERSION;

@@ -1,0 +1,506 @@
+/*
+ * tgdc - the Dovecot passdb's decisions, without Dovecot. See tgdc.h.
+ */
+#include "tgdc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "date.h"
+#include "decide.h"
+#include "errors.h"
+#include "event.h"
+#include "names.h"
+#include "netaddr.h"
+#include "policy.h"
+
+_Static_assert(TGDC_EVENT_MAX == TG_EVENT_MAX_LINE, "event buffer size");
+
+#define LOG_PREFIX "tlsgate passdb: "
+/* How often the configuration file is looked at again after it failed to
+ * load, and how often "no policy" is repeated in the log. */
+#define RETRY_SECONDS 1
+#define NO_POLICY_LOG_SECONDS 60
+#define LOADER_STACK_BYTES (1024 * 1024)
+
+struct tgdc {
+	tgdc_log_fn *log;
+	void *log_ctx;
+	char *config_path;
+	struct tg_config cfg;
+	bool config_loaded;
+	/* After a failed configuration load: the file's state then. */
+	bool config_missing;
+	struct stat config_failed_st;
+	time_t no_policy_logged;
+
+	/* The policy in force (NULL: none ever loaded) and its reloads. */
+	struct tg_policy *current;
+	time_t last_check;
+	bool failed;			/* the files, as they are now, fail to load */
+	uint64_t failed_fingerprint;
+	/* A load in a thread of its own, so that reading a large policy
+	 * never holds up logins; only `done` is shared while it runs. */
+	bool loading;
+	pthread_t loader;
+	atomic_bool done;
+	uint64_t load_fingerprint;
+	struct tg_policy *loaded;
+	struct tg_errors load_errs;
+};
+
+static void say(struct tgdc *tg, enum tgdc_level level, const char *fmt, ...)
+	TG_PRINTF(3, 4);
+
+static void say(struct tgdc *tg, enum tgdc_level level, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	tg->log(tg->log_ctx, level, line);
+}
+
+/* Logs every collected error, then a summary line. */
+static void say_errors(struct tgdc *tg, struct tg_errors *errs,
+		       const char *summary)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s", errs->msgs[i]);
+	if (errs->dropped > 0)
+		say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%zu more errors",
+		    errs->dropped);
+	say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s", summary);
+	tg_errors_clear(errs);
+}
+
+static void say_policy_loaded(struct tgdc *tg, const char *verb)
+{
+	say(tg, TGDC_LOG_INFO, LOG_PREFIX "policy %s from %s (%zu mode rules, %zu exemptions)",
+	    verb, tg->cfg.policy, tg_policy_mode_rule_count(tg->current),
+	    tg_policy_exemption_count(tg->current));
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether any file (or directory) the policy was read from changed. */
+static bool policy_changed(const struct tg_policy *policy)
+{
+	size_t n = tg_policy_source_count(policy);
+	struct stat st;
+
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_source_stamp *s = tg_policy_source(policy, i);
+		if (stat(s->path, &st) < 0 || st.st_dev != s->dev ||
+		    st.st_ino != s->ino || st.st_size != s->size ||
+		    !same_time(&st.st_mtim, &s->mtime) ||
+		    !same_time(&st.st_ctim, &s->ctime))
+			return true;
+	}
+	return false;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+}
+
+static uint64_t stat_hash(const struct stat *st)
+{
+	uint64_t h = mix(0, (uint64_t)st->st_dev);
+	h = mix(h, (uint64_t)st->st_ino);
+	h = mix(h, (uint64_t)st->st_size);
+	h = mix(h, (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec);
+	return mix(h, (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec);
+}
+
+/* The state of every file a load would read, to notice when files that
+ * failed to load change (entries of a directory combine in any order). */
+static uint64_t fingerprint(const char *path)
+{
+	struct stat st;
+	uint64_t entries = 0;
+
+	if (stat(path, &st) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return stat_hash(&st);
+	DIR *dir = opendir(path);
+	if (dir == NULL)
+		return stat_hash(&st);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		struct stat est;
+		if (!tg_policy_is_conf_name(de->d_name))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &est, 0) < 0)
+			memset(&est, 0, sizeof(est));
+		uint64_t name = 1469598103934665603ull;
+		for (const char *p = de->d_name; *p != '\0'; p++)
+			name = (name ^ (unsigned char)*p) * 1099511628211ull;
+		entries += mix(name, stat_hash(&est));
+	}
+	closedir(dir);
+	return mix(stat_hash(&st), entries);
+}
+
+static void *load_in_thread(void *arg)
+{
+	struct tgdc *tg = arg;
+
+	tg->loaded = tg_policy_load(tg->cfg.policy, &tg->load_errs);
+	atomic_store_explicit(&tg->done, true, memory_order_release);
+	return NULL;
+}
+
+static bool errors_mention(const struct tg_errors *errs, const char *text)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		if (strstr(errs->msgs[i], text) != NULL)
+			return true;
+	return false;
+}
+
+/* Puts the result of a finished load in force, or logs why not. */
+static void install_load(struct tgdc *tg, const char *verb)
+{
+	if (tg->loaded == NULL) {
+		/* Dovecot caps the auth process's address space (vsz_limit),
+		 * and a reload holds the old and the new policy at once. */
+		bool oom = errors_mention(&tg->load_errs, "out of memory");
+		tg->failed = true;
+		tg->failed_fingerprint = tg->load_fingerprint;
+		say_errors(tg, &tg->load_errs, tg->current != NULL ?
+			   "policy not reloaded: the previous policy stays in force" :
+			   tg->cfg.failure == TG_FAILURE_ALLOW ?
+			   "no policy loaded: logins are allowed (failure = allow)" :
+			   "no policy loaded: logins are refused with a temporary failure (failure = tempfail)");
+		if (oom)
+			say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s",
+			    "a policy load ran out of memory: raise `vsz_limit` in `service auth { }` (docs/dovecot.md)");
+		return;
+	}
+	tg_errors_clear(&tg->load_errs);
+	tg_policy_free(tg->current);
+	tg->current = tg->loaded;
+	tg->loaded = NULL;
+	tg->failed = false;
+	say_policy_loaded(tg, verb);
+}
+
+void tgdc_finish_reload(struct tgdc *tg)
+{
+	if (!tg->loading)
+		return;
+	pthread_join(tg->loader, NULL);
+	tg->loading = false;
+	install_load(tg, "reloaded");
+}
+
+/* Starts loading the policy in a thread (signals blocked there: they are
+ * Dovecot's to handle); without a thread, loads here. */
+static void start_load(struct tgdc *tg)
+{
+	sigset_t all, old;
+
+	tg->load_fingerprint = fingerprint(tg->cfg.policy);
+	tg->loaded = NULL;
+	tg_errors_init(&tg->load_errs);
+	atomic_store(&tg->done, false);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* A small stack: the address space counts against Dovecot's
+	 * vsz_limit, and loading needs little stack. */
+	pthread_attr_t attr;
+	int err = pthread_attr_init(&attr);
+	if (err == 0) {
+		(void)pthread_attr_setstacksize(&attr, LOADER_STACK_BYTES);
+		err = pthread_create(&tg->loader, &attr, load_in_thread, tg);
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err == 0) {
+		tg->loading = true;
+		return;
+	}
+	load_in_thread(tg);
+	install_load(tg, "reloaded");
+}
+
+/* The first load, at start: no logins wait yet, so it is done here. */
+static void load_policy(struct tgdc *tg)
+{
+	tg->load_fingerprint = fingerprint(tg->cfg.policy);
+	tg_errors_init(&tg->load_errs);
+	tg->loaded = tg_policy_load(tg->cfg.policy, &tg->load_errs);
+	install_load(tg, "loaded");
+}
+
+static void remember_config_failure(struct tgdc *tg)
+{
+	tg->config_missing = stat(tg->config_path, &tg->config_failed_st) < 0;
+}
+
+static bool config_changed_since_failure(const struct tgdc *tg)
+{
+	struct stat st;
+
+	if (stat(tg->config_path, &st) < 0)
+		return !tg->config_missing;
+	return tg->config_missing ||
+	       st.st_ino != tg->config_failed_st.st_ino ||
+	       st.st_dev != tg->config_failed_st.st_dev ||
+	       st.st_size != tg->config_failed_st.st_size ||
+	       st.st_mtim.tv_sec != tg->config_failed_st.st_mtim.tv_sec ||
+	       st.st_mtim.tv_nsec != tg->config_failed_st.st_mtim.tv_nsec ||
+	       st.st_ctim.tv_sec != tg->config_failed_st.st_ctim.tv_sec ||
+	       st.st_ctim.tv_nsec != tg->config_failed_st.st_ctim.tv_nsec;
+}
+
+/* Reads tlsgate.conf; on success loads the policy. */
+static void load_config(struct tgdc *tg)
+{
+	struct tg_errors errs;
+
+	tg_errors_init(&errs);
+	if (tg_config_load(&tg->cfg, tg->config_path, &errs) < 0) {
+		remember_config_failure(tg);
+		say_errors(tg, &errs,
+			   "configuration not loaded: logins are refused with a temporary failure until it is fixed");
+		return;
+	}
+	if (tg->cfg.policy == NULL) {
+		remember_config_failure(tg);
+		say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s: no `policy` set: logins are refused with a temporary failure until it is fixed",
+		    tg->config_path);
+		tg_config_free(&tg->cfg);
+		return;
+	}
+	tg->config_loaded = true;
+	load_policy(tg);
+}
+
+static const char *config_path_of(const char *args)
+{
+	while (args != NULL && (*args == ' ' || *args == '\t'))
+		args++;
+	return args == NULL || *args == '\0' ? TGDC_DEFAULT_CONFIG : args;
+}
+
+struct tgdc *tgdc_open(const char *args, tgdc_log_fn *log, void *log_ctx)
+{
+	struct tgdc *tg = calloc(1, sizeof(*tg));
+
+	if (tg == NULL)
+		return NULL;
+	tg->log = log;
+	tg->log_ctx = log_ctx;
+	tg->config_path = strdup(config_path_of(args));
+	if (tg->config_path == NULL) {
+		free(tg);
+		return NULL;
+	}
+	/* trailing blanks of args are not part of the path */
+	size_t len = strlen(tg->config_path);
+	while (len > 0 && (tg->config_path[len - 1] == ' ' ||
+			   tg->config_path[len - 1] == '\t'))
+		tg->config_path[--len] = '\0';
+	tg_config_init(&tg->cfg);
+	load_config(tg);
+	return tg;
+}
+
+void tgdc_close(struct tgdc *tg)
+{
+	if (tg == NULL)
+		return;
+	if (tg->loading) {
+		pthread_join(tg->loader, NULL);
+		tg_policy_free(tg->loaded);
+		tg_errors_clear(&tg->load_errs);
+	}
+	tg_policy_free(tg->current);
+	tg_config_free(&tg->cfg);
+	free(tg->config_path);
+	free(tg);
+}
+
+/* Once a second at most: notice policy edits, or a fixed configuration.
+ * A finished background load is put in force at the first call after. */
+static void poll_files(struct tgdc *tg, time_t now)
+{
+	if (tg->loading) {
+		if (atomic_load_explicit(&tg->done, memory_order_acquire))
+			tgdc_finish_reload(tg);
+		return;
+	}
+	if (tg->last_check != 0 && now >= tg->last_check &&
+	    now - tg->last_check < RETRY_SECONDS)
+		return;
+	tg->last_check = now;
+	if (!tg->config_loaded) {
+		if (config_changed_since_failure(tg))
+			load_config(tg);
+		return;
+	}
+	bool changed = tg->failed ?
+		fingerprint(tg->cfg.policy) != tg->failed_fingerprint :
+		tg->current == NULL || policy_changed(tg->current);
+	if (changed)
+		start_load(tg);
+}
+
+int tgdc_service(const char *service)
+{
+	if (service == NULL)
+		return -1;
+	return tg_service_parse(service, strlen(service));
+}
+
+int tgdc_tls(int service, enum tgdc_secured secured)
+{
+	switch (secured) {
+	case TGDC_SECURED_TLS:
+		return TG_TLS_UNKNOWN;
+	case TGDC_SECURED_BARE:
+		return service == TG_SERVICE_SMTP ? TG_TLS_UNKNOWN : TG_TLS_NONE;
+	case TGDC_SECURED_NONE:
+	default:
+		return TG_TLS_NONE;
+	}
+}
+
+int tgdc_mode_field(const char *value)
+{
+	if (value == NULL || *value == '\0')
+		return -1;
+	int mode = tg_mode_parse(value, strlen(value));
+	return mode < 0 ? -2 : mode;
+}
+
+char *tgdc_reason(int service, const char *message, char *buf, size_t size)
+{
+	const char *prefix = service == TG_SERVICE_IMAP ? "[PRIVACYREQUIRED] " :
+			     service == TG_SERVICE_POP3 ? "[SYS/PERM] " : "";
+	size_t n = 0;
+
+	if (size == 0)
+		return buf;
+	for (const char *p = prefix; *p != '\0' && n + 1 < size; p++)
+		buf[n++] = *p;
+	for (const unsigned char *p = (const unsigned char *)message;
+	     p != NULL && *p != '\0' && n + 1 < size; p++)
+		buf[n++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+	buf[n] = '\0';
+	return buf;
+}
+
+/* No policy in force: the `failure` setting decides. */
+static void decide_without_policy(struct tgdc *tg,
+				  const struct tgdc_request *req,
+				  struct tgdc_result *res)
+{
+	bool allow = tg->config_loaded && tg->cfg.failure == TG_FAILURE_ALLOW;
+	char user[128];
+
+	res->action = allow ? TGDC_ALLOW : TGDC_TEMPFAIL;
+	if (tg->no_policy_logged != 0 && req->now >= tg->no_policy_logged &&
+	    req->now - tg->no_policy_logged < NO_POLICY_LOG_SECONDS)
+		return;
+	tg->no_policy_logged = req->now;
+	tg_sanitize(req->user, strlen(req->user), 64, user, sizeof(user));
+	say(tg, allow ? TGDC_LOG_WARNING : TGDC_LOG_ERROR,
+	    LOG_PREFIX "no policy in force: login of %s %s (repeated at most every %d seconds)",
+	    user, allow ? "allowed (failure = allow)" :
+			  "refused with a temporary failure (failure = tempfail)",
+	    NO_POLICY_LOG_SECONDS);
+}
+
+static int mode_override(struct tgdc *tg, const struct tgdc_request *req)
+{
+	int mode = tgdc_mode_field(req->mode_field);
+	char user[128], value[80];
+
+	if (mode != -2)
+		return mode;
+	tg_sanitize(req->user, strlen(req->user), 64, user, sizeof(user));
+	tg_sanitize(req->mode_field, strlen(req->mode_field), 32, value,
+		    sizeof(value));
+	say(tg, TGDC_LOG_WARNING,
+	    LOG_PREFIX "user %s: ignoring tlsgate_mode=\"%s\" from the user database (want off, audit or require): the policy files decide",
+	    user, value);
+	return -1;
+}
+
+static void log_event(struct tgdc *tg, const struct tg_login *login,
+		      const struct tg_decision *d, const struct tgdc_request *req)
+{
+	struct tg_event ev;
+	struct tg_event_texts texts;
+	char line[TG_EVENT_MAX_LINE];
+
+	tg_event_from_decision(&ev, &texts, d, login->user, login->service,
+			       login->client, login->tls, req->mech,
+			       req->session);
+	if (tg_event_format(&ev, line, sizeof(line)) < 0)
+		return;
+	tg->log(tg->log_ctx, TGDC_LOG_INFO, line);
+}
+
+void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
+		 struct tgdc_result *res)
+{
+	int service = tgdc_service(req->service);
+	struct tg_addr client;
+	struct tg_login login;
+	struct tg_decision d;
+
+	res->action = TGDC_ALLOW;
+	res->reason[0] = '\0';
+	if (service < 0 || req->user == NULL)
+		return;		/* not a login tlsgate knows: never refuse */
+
+	poll_files(tg, req->now);
+	const struct tg_policy *policy = tg->current;
+	if (policy == NULL) {
+		decide_without_policy(tg, req, res);
+		return;
+	}
+
+	memset(&login, 0, sizeof(login));
+	login.user = req->user;
+	login.service = (enum tg_service)service;
+	login.client = req->remote_ip != NULL &&
+		       tg_addr_parse(req->remote_ip, strlen(req->remote_ip),
+				     &client) == 0 ? &client : NULL;
+	login.tls = (enum tg_tls)tgdc_tls(service, req->secured);
+	login.today = tg_date_of(req->now);
+	login.mode_override = mode_override(tg, req);
+	tg_decide(policy, &login, &d);
+
+	if (login.tls == TG_TLS_NONE || tg->cfg.log_tls)
+		log_event(tg, &login, &d, req);
+	if (d.verdict != TG_VERDICT_REJECT)
+		return;
+	res->action = TGDC_REFUSE;
+	tgdc_reason(service, d.message != NULL ? d.message :
+		    tg->cfg.message != NULL ? tg->cfg.message :
+		    TG_DEFAULT_MESSAGE, res->reason, sizeof(res->reason));
+}

@@ -1,0 +1,124 @@
+/*
+ * answer - request to decision to reply. See answer.h.
+ */
+#include "answer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "decide.h"
+#include "errors.h"
+#include "netaddr.h"
+
+#define REQUEST_KIND "smtpd_access_policy"
+
+enum tg_tls pd_tls_of(const char *protocol, size_t len)
+{
+	if (len == 0)
+		return TG_TLS_NONE;
+	int v = tg_tls_version_parse(protocol, len);
+	if (v >= 0)
+		return (enum tg_tls)v;
+	/* SSL is older than any TLS: never let it pass a min_tls. */
+	if (len >= 4 && memcmp(protocol, "SSLv", 4) == 0)
+		return TG_TLS_V1_0;
+	return TG_TLS_UNKNOWN;
+}
+
+/* "action=ACTION[ TEXT]\n\n"; both are bounded (answer.h), so it fits. */
+static void set_reply(struct pd_answer *out, const char *action, const char *text)
+{
+	size_t alen = strlen(action), tlen = strlen(text), n = 0;
+	if (7 + alen + 1 + tlen + 2 > sizeof(out->reply)) {
+		out->reply_len = 0;
+		return;
+	}
+	memcpy(out->reply, "action=", 7);
+	n = 7;
+	memcpy(out->reply + n, action, alen);
+	n += alen;
+	if (tlen > 0) {
+		out->reply[n++] = ' ';
+		memcpy(out->reply + n, text, tlen);
+		n += tlen;
+	}
+	out->reply[n++] = '\n';
+	out->reply[n++] = '\n';
+	out->reply_len = n;
+}
+
+int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
+	      const struct pd_answer_config *cfg, int32_t today,
+	      struct pd_answer *out, char *why, size_t whylen)
+{
+	char shown[80];
+
+	out->decided = false;
+	out->has_event = false;
+	out->user = NULL;
+	out->reply_len = 0;
+	if (!req->present[PD_ATTR_REQUEST]) {
+		snprintf(why, whylen, "request without request=" REQUEST_KIND);
+		return -1;
+	}
+	if (strcmp(req->value[PD_ATTR_REQUEST], REQUEST_KIND) != 0) {
+		snprintf(why, whylen, "unsupported request=\"%s\"",
+			 tg_sanitize(req->value[PD_ATTR_REQUEST],
+				     req->len[PD_ATTR_REQUEST], 40, shown, sizeof(shown)));
+		return -1;
+	}
+
+	const char *user = req->value[PD_ATTR_SASL_USERNAME];
+	const char *mech = NULL;
+	if (req->len[PD_ATTR_SASL_USERNAME] > 0) {
+		if (req->len[PD_ATTR_SASL_METHOD] > 0)
+			mech = req->value[PD_ATTR_SASL_METHOD];
+	} else if (cfg->check_unauthenticated && req->len[PD_ATTR_SENDER] > 0) {
+		user = req->value[PD_ATTR_SENDER];
+	} else {
+		set_reply(out, "DUNNO", "");
+		return 0;
+	}
+
+	struct tg_addr client;
+	const struct tg_addr *clientp = NULL;
+	if (tg_addr_parse(req->value[PD_ATTR_CLIENT_ADDRESS],
+			  req->len[PD_ATTR_CLIENT_ADDRESS], &client) == 0)
+		clientp = &client;	/* "unknown" and garbage: no address */
+
+	struct tg_login login = {
+		.user = user,
+		.service = TG_SERVICE_SMTP,
+		.client = clientp,
+		.tls = pd_tls_of(req->value[PD_ATTR_ENCRYPTION_PROTOCOL],
+				 req->len[PD_ATTR_ENCRYPTION_PROTOCOL]),
+		.today = today,
+		.mode_override = -1,
+	};
+	struct tg_decision d;
+	tg_decide(policy, &login, &d);
+	out->decided = true;
+	out->verdict = d.verdict;
+	out->user = user;
+
+	if (d.verdict == TG_VERDICT_REJECT) {
+		const char *code = cfg->smtp_reply != NULL ? cfg->smtp_reply
+							   : PD_DEFAULT_SMTP_REPLY;
+		const char *text = d.message != NULL ? d.message
+				   : cfg->message != NULL ? cfg->message : "";
+		set_reply(out, code, text);
+	} else {
+		set_reply(out, "DUNNO", "");
+	}
+
+	if (login.tls == TG_TLS_NONE || cfg->log_tls) {
+		struct tg_event ev;
+		struct tg_event_texts texts;
+		const char *session = req->len[PD_ATTR_INSTANCE] > 0 ?
+				      req->value[PD_ATTR_INSTANCE] : NULL;
+		tg_event_from_decision(&ev, &texts, &d, user, TG_SERVICE_SMTP,
+				       clientp, login.tls, mech, session);
+		out->has_event = tg_event_format(&ev, out->event, sizeof(out->event)) >= 0;
+	}
+	return 0;
+}

@@ -1,0 +1,123 @@
+"""The `tlsgate` passdb when no policy can be loaded, and Dovecot's auth
+penalty and failure delay for refused logins (own Dovecot instances: these
+need settings the shared stack must not have)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+import mailstack as ms
+from dovecot_tlsgate import MESSAGE, MODULE, PolicyDir, passdb_block
+
+D = ms.DOMAIN
+PW = "Secret-123"
+
+
+def allow_startup_errors(dovecot, marker):
+    """The harness treats any auth error at start as a failed start; the
+    errors of a missing policy are expected here."""
+    def startup_failure():
+        if dovecot.proc is None or dovecot.proc.poll() is not None:
+            return "dovecot exited"
+        for m in re.finditer(r"^.*(?:auth|master|config): (?:Fatal|Error): .*$",
+                             dovecot.log(), re.M):
+            if marker not in m.group(0):
+                return m.group(0)
+        return None
+    dovecot._startup_failure = startup_failure
+
+
+def start_dovecot(factory, tmp_path_factory, name, rules, *, failure="tempfail", **dovecot_kw):
+    if not MODULE.is_file():
+        pytest.fail(f"{MODULE} not built (make)")
+    pol = PolicyDir(tmp_path_factory.mktemp(name + "-etc"), rules, failure=failure)
+    st = factory(name=name, start=False, postfix=False,
+                 dovecot_kw=dict(passdb_extra=passdb_block(pol.conf), auth_modules=[MODULE],
+                                 **dovecot_kw))
+    st.add_user(f"alice@{D}", PW)
+    st.add_user(f"off@{D}", PW, extra="tlsgate_mode=off")
+    if rules is None:
+        allow_startup_errors(st.dovecot, "tlsgate passdb: ")
+    st.start()
+    st.policy = pol
+    return st
+
+
+def login(st, user, mode="plain", password=PW, source="127.0.0.2"):
+    t0 = time.monotonic()
+    with st.imap(mode, source_address=source) as c:
+        r = c.try_login(user, password)
+    return r, time.monotonic() - t0
+
+
+def test_no_policy_tempfail_then_policy_appears(stack_factory, tmp_path_factory):
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-nopolicy", None)
+    d = st.dovecot
+    d.wait_log(r"tlsgate passdb: .*no policy loaded")
+    for user, mode in ((f"alice@{D}", "plain"), (f"off@{D}", "starttls")):
+        (typ, text), _ = login(st, user, mode)
+        assert typ == "NO" and text.startswith("[UNAVAILABLE] Temporary authentication failure"), text
+    assert "no policy in force" in d.log()
+    # lookups without a login still work
+    assert d.doveadm("auth", "lookup", f"alice@{D}", check=False).returncode == 0
+    # the policy appears: the next login (after at most a second) follows it
+    st.policy.policy.mkdir()
+    st.policy.write("main.conf", f"require @{D}\n")
+    ms.wait_for(lambda: login(st, f"alice@{D}", "starttls")[0][0] == "OK", 10,
+                what="policy loaded")
+    assert login(st, f"alice@{D}")[0][0] == "NO"
+    assert "policy reloaded from" in d.log()
+
+
+def test_no_policy_failure_allow(stack_factory, tmp_path_factory):
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-allow", None, failure="allow")
+    d = st.dovecot
+    d.wait_log(r"no policy loaded: logins are allowed \(failure = allow\)")
+    assert login(st, f"alice@{D}")[0][0] == "OK"
+    d.wait_log(r"auth: Warning: tlsgate passdb: no policy in force: login of alice@example.test allowed")
+
+
+def test_refusal_timing_and_penalty_like_wrong_password(stack_factory, tmp_path_factory):
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-penalty", f"require @{D}\n",
+                       auth_penalty=True, config_extra="auth_failure_delay = 2s\n")
+    # each measurement from its own address: the penalty is per client IP
+    (r_refused, t_refused) = login(st, f"alice@{D}", source="127.0.0.3")
+    (r_wrong_req, t_wrong_req) = login(st, f"alice@{D}", password="x", source="127.0.0.4")
+    (r_wrong_off, t_wrong_off) = login(st, f"off@{D}", password="x", source="127.0.0.5")
+    assert r_refused[0] == "NO" and r_refused[1].startswith("[PRIVACYREQUIRED]")
+    assert r_wrong_req == r_wrong_off == ("NO", "[AUTHENTICATIONFAILED] Authentication failed.")
+    # same timing class: every failure waits in Dovecot's failure queue
+    # (auth_failure_delay 2s, checked with whole-second timestamps: 1-2.5s)
+    for t in (t_refused, t_wrong_req, t_wrong_off):
+        assert 1.0 <= t < 3.0, (t_refused, t_wrong_req, t_wrong_off)
+    # the auth penalty: the next login from a failing address is delayed,
+    # after a refusal just as after a wrong password
+    (ok1, t_after_refusal) = login(st, f"alice@{D}", "starttls", source="127.0.0.3")
+    (ok2, t_after_wrong) = login(st, f"alice@{D}", "starttls", source="127.0.0.4")
+    (ok3, t_first) = login(st, f"alice@{D}", "starttls", source="127.0.0.6")
+    assert ok1[0] == ok2[0] == ok3[0] == "OK"
+    assert t_first < 0.9, t_first
+    print("timings", t_refused, t_wrong_req, t_wrong_off, t_after_refusal, t_after_wrong, t_first)
+    assert t_after_refusal >= 1.5 and t_after_wrong >= 1.5, (t_after_refusal, t_after_wrong)
+    assert abs(t_after_refusal - t_after_wrong) < 1.0
+
+
+def test_reload_out_of_memory_keeps_policy(stack_factory, tmp_path_factory):
+    # vsz_limit fits one copy of this policy, not the two a reload needs
+    big = f"require @{D}\n" + "".join(f"off user{i}@{D}\n" for i in range(150000))
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-oom", big,
+                       config_extra="service auth {\n  vsz_limit = 40M\n}\n")
+    d = st.dovecot
+    d.wait_log(r"tlsgate passdb: policy loaded from .*150001 mode rules")
+    assert login(st, f"alice@{D}")[0][0] == "NO"
+    mark = d.log_mark()
+    st.policy.write("main.conf", big + f"off alice@{D}\n")
+    ms.wait_for(lambda: login(st, f"alice@{D}") and
+                "a policy load ran out of memory" in d.log(mark), 20, what="out of memory")
+    log = d.log(mark)
+    assert "main.conf: out of memory" in log
+    assert "the previous policy stays in force" in log
+    assert login(st, f"alice@{D}")[0] == ("NO", f"[PRIVACYREQUIRED] {MESSAGE}")
