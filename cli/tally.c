@@ -403,7 +403,7 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 		a->audits++;
 	else if (verdict == TG_VERDICT_REJECT)
 		a->rejects++;
-	if (verdict == TG_VERDICT_REJECT && mode == TG_MODE_REQUIRE &&
+	if (verdict == TG_VERDICT_REJECT && mode == TG_MODE_REQUIRE && tls == TG_TLS_NONE &&
 	    cleartext_mech(ev)) {
 		a->exposed++;
 		a->services_exposed |= (uint8_t)(1u << service);
@@ -521,13 +521,14 @@ static void decide_devices(struct tally_account *a, const struct tg_policy *poli
 				struct tg_login login = {
 					.user = a->name, .service = (enum tg_service)s,
 					.client = known ? &addr : NULL, .tls = TG_TLS_NONE,
-					.today = today, .mode_override = TG_MODE_REQUIRE,
+					.today = today, .mode_override = -1,
+					.assume_domain_require = true,
 				};
 				struct tg_decision dec;
 				tg_decide(policy, &login, &dec);
-				if (dec.verdict != TG_VERDICT_EXEMPT)
+				if (dec.verdict == TG_VERDICT_REJECT)
 					d->break_services |= (uint8_t)(1u << s);
-				login.mode_override = -1;
+				login.assume_domain_require = false;
 				tg_decide(policy, &login, &dec);
 				if (dec.enforce_from != 0 && a->policy_enforce_from == 0)
 					a->policy_enforce_from = dec.enforce_from;

@@ -13,6 +13,7 @@
 struct subjects {
 	int32_t idx[3];
 	int count;
+	bool has_account;	/* idx[0] is the account itself */
 };
 
 static void find_subjects(const struct tg_policy *policy, const char *user,
@@ -31,7 +32,8 @@ static void find_subjects(const struct tg_policy *policy, const char *user,
 		tg_subject_prefetch(policy, domain_hash);
 	out->count = 0;
 	int32_t k = tg_subject_find(policy, user, len, account_hash);
-	if (k >= 0 && user[0] != '@' && !(len == 1 && user[0] == '*'))
+	out->has_account = k >= 0 && user[0] != '@' && !(len == 1 && user[0] == '*');
+	if (out->has_account)
 		out->idx[out->count++] = k;
 	if (dlen) {
 		k = tg_subject_find(policy, at, dlen, domain_hash);
@@ -44,9 +46,10 @@ static void find_subjects(const struct tg_policy *policy, const char *user,
 
 static const struct tg_mode_rule *find_mode_rule(const struct tg_policy *policy,
 						 const struct subjects *subjects,
+						 int levels,
 						 enum tg_service service)
 {
-	for (int s = 0; s < subjects->count; s++) {
+	for (int s = 0; s < subjects->count && s < levels; s++) {
 		const struct tg_subject *subj = &policy->subjects[subjects->idx[s]];
 		for (int32_t i = subj->first_mode; i >= 0; i = policy->modes[i].next)
 			if (policy->modes[i].protocols & (1u << service))
@@ -98,7 +101,11 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 		d->rule_mode = (enum tg_mode)login->mode_override;
 		d->rule.file = TG_REF_USERDB;
 	} else {
-		rule = find_mode_rule(policy, &subjects, login->service);
+		/* Supposing the domain enforced leaves only the account's own
+		 * rules to look at. */
+		int levels = !login->assume_domain_require ? subjects.count :
+			     subjects.has_account ? 1 : 0;
+		rule = find_mode_rule(policy, &subjects, levels, login->service);
 		if (rule != NULL) {
 			d->rule_mode = (enum tg_mode)rule->mode;
 			d->rule = rule->ref;
@@ -108,7 +115,9 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 			if (rule->mode == TG_MODE_REQUIRE)
 				d->enforce_from = rule->from;
 		} else {
-			d->rule_mode = TG_MODE_OFF;
+			/* the supposed domain rule has no file line */
+			d->rule_mode = login->assume_domain_require ?
+				       TG_MODE_REQUIRE : TG_MODE_OFF;
 		}
 	}
 	d->mode = d->rule_mode;

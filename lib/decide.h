@@ -29,6 +29,10 @@ struct tg_login {
 	enum tg_tls tls;
 	int32_t today;			/* YYYYMMDD, local */
 	int mode_override;		/* -1, or enum tg_mode from the userdb */
+	/* "What if the domain were enforced today?": decide as if the
+	 * account's domain had `require` for every protocol, with no from=.
+	 * The account's own mode rules and all exemptions still apply. */
+	bool assume_domain_require;
 };
 
 struct tg_decision {

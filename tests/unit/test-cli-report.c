@@ -351,8 +351,8 @@ static void test_would_break_policy(void **state)
 		{ "alice@example.com", true, 20270301 },	/* exemption is pop3 only */
 		{ "scan@example.com", false, 20270301 },
 		{ "dave@example.com", true, 20270301 },
-		/* an account rule 'off' does not survive enforcing */
-		{ "legacy", true, 0 },
+		/* an account's own 'off' rule survives enforcing its domain */
+		{ "legacy", false, 0 },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct tally_account *a = find_account(&t, rows[i].account);

@@ -167,7 +167,7 @@ static void test_details(void **state)
 
 	struct tg_decision d;
 	struct tg_login login = { "u@shop.example.net", TG_SERVICE_IMAP, &addr,
-				  TG_TLS_NONE, 20261129, -1 };
+				  TG_TLS_NONE, 20261129, -1, false };
 	tg_decide(p, &login, &d);
 	assert_string_equal(d.message, "Shop: use TLS");
 	assert_string_equal(d.rule.file, "d.conf");
@@ -203,11 +203,56 @@ static void test_empty_policy(void **state)
 	struct tg_policy *p = tg_policy_load_buffer("e.conf", "", 0, &errs);
 	assert_non_null(p);
 	struct tg_decision d;
-	struct tg_login login = { "a@b", TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1 };
+	struct tg_login login = { "a@b", TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1, false };
 	tg_decide(p, &login, &d);
 	assert_int_equal(d.verdict, TG_VERDICT_ALLOW);
 	assert_int_equal(d.mode, TG_MODE_OFF);
 	assert_null(d.rule.file);
+	tg_policy_free(p);
+}
+
+/* "What if the domain were enforced today?" (tlsgate report --would-break):
+ * the account's own rules and exemptions still count, the rest is require. */
+static void test_assume_domain_require(void **state)
+{
+	static const struct {
+		const char *user, *service, *ip;
+		const char *verdict;
+		int rule_line;	/* 0: the supposed domain rule */
+	} what_if[] = {
+		{ "x@example.com", "imap", "203.0.113.5", "reject", 0 },	/* from= ignored */
+		{ "bob@example.com", "imap", "203.0.113.5", "allow", 4 },	/* own off rule */
+		{ "dave@shop.example.net", "imap", "203.0.113.5", "audit", 13 },	/* own audit rule */
+		{ "dave@shop.example.net", "smtp", "203.0.113.5", "reject", 0 },
+		{ "scanner@example.com", "smtp", "192.0.2.10", "exempt", 0 },
+		{ "p@example.org", "imap", "10.20.0.1", "exempt", 0 },
+		{ "p@example.org", "sieve", "10.99.0.1", "reject", 0 },	/* domain off is what changes */
+		{ "nobody@else.net", "pop3", "198.51.100.1", "exempt", 0 },	/* '*' exemption */
+		{ "printer", "smtp", "203.0.113.5", "reject", 10 },
+	};
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	struct tg_policy *p = tg_policy_load_buffer("d.conf", policy_text,
+						    sizeof(policy_text) - 1, &errs);
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof(what_if) / sizeof(what_if[0]); i++) {
+		struct tg_addr addr;
+		assert_int_equal(tg_addr_parse(what_if[i].ip, strlen(what_if[i].ip), &addr), 0);
+		struct tg_login login = {
+			.user = what_if[i].user,
+			.service = (enum tg_service)tg_service_parse(what_if[i].service, strlen(what_if[i].service)),
+			.client = &addr, .tls = TG_TLS_NONE, .today = 20261129,
+			.mode_override = -1, .assume_domain_require = true,
+		};
+		struct tg_decision d;
+		tg_decide(p, &login, &d);
+		if (strcmp(tg_verdict_name(d.verdict), what_if[i].verdict) != 0)
+			fail_msg("row %zu: %s, want %s", i, tg_verdict_name(d.verdict), what_if[i].verdict);
+		if (what_if[i].rule_line == 0)
+			assert_null(d.rule.file);
+		else
+			assert_int_equal(d.rule.line, what_if[i].rule_line);
+	}
 	tg_policy_free(p);
 }
 
@@ -217,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_details),
 		cmocka_unit_test(test_empty_policy),
+		cmocka_unit_test(test_assume_domain_require),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

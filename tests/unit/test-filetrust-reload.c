@@ -188,7 +188,7 @@ static void age(const char *name)
 static enum tg_verdict verdict_for(struct tg_holder *h, const char *user)
 {
 	struct tg_decision d;
-	struct tg_login login = { user, TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1 };
+	struct tg_login login = { user, TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1, false };
 	tg_decide(tg_holder_current(h), &login, &d);
 	return d.verdict;
 }
