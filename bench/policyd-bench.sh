@@ -70,6 +70,11 @@ kb() {	# FIELD PID: a /proc/PID/status field in kB
 	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/status"
 }
 
+drop_events() {	# LOG: keep the daemon's other lines, not ~200 MB of events
+	grep -v 'tlsgate: service=' "$1" > "$1.tmp" || true
+	mv "$1.tmp" "$1"
+}
+
 runs() {	# NAME PORT ACCOUNTS [--dunno]
 	local name=$1 port=$2 n=$3
 	shift 3
@@ -146,6 +151,7 @@ say "tlsgate-policyd  after reload: RSS $(kb VmRSS "$pid") kB, peak $(kb VmHWM "
 say "tlsgate-policyd  event lines written: $(grep -c 'tlsgate: service=' "$work/policyd.log")"
 kill "$pid"
 wait "$pid" || true
+drop_events "$work/policyd.log"
 
 # ---- postfwd and tlsgate-policyd with the same small policy -----------------
 if [ "$postfwd" = 1 ]; then
@@ -161,6 +167,8 @@ if [ "$postfwd" = 1 ]; then
 	start_policyd "$small" "$port" "$work/policyd-small.log"
 	runs tlsgate-policyd-1k "$port" "$pf_accounts"
 	kill "$pid"
+	wait "$pid" || true
+	drop_events "$work/policyd-small.log"
 
 	port=$(free_port)
 	rm -f "$pfdir/postfwd.pid"
@@ -173,13 +181,20 @@ if [ "$postfwd" = 1 ]; then
 	wait_listen "$port" "$pfpid"
 	pid=0	# no CPU figure: postfwd is many processes
 	runs postfwd-1k "$port" "$pf_accounts"
+	# PSS of this instance only: the master and all its descendants
+	tree=$pfpid; more=$pfpid
+	while [ -n "$more" ]; do
+		more=$(for q in $more; do pgrep -P "$q" || true; done | tr '\n' ' ')
+		tree="$tree $more"
+	done
 	pss=0; n=0
-	for p in $(pgrep -f postfwd2); do
+	for p in $tree; do
 		v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
 		pss=$((pss + v)); n=$((n + 1))
 	done
 	say "postfwd-1k       $n processes, PSS total $pss kB"
 	kill "$pfpid"
+	for _ in $(seq 50); do kill -0 "$pfpid" 2>/dev/null || break; sleep 0.1; done
 fi
 
 [ "$failed" = 0 ] || { say "policyd-bench: SOME REPLIES WERE WRONG OR MISSING"; exit 1; }

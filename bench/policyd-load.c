@@ -457,8 +457,14 @@ static int run(int argc, char **argv)
 			break;
 		}
 	}
-	printf("%-18s K=%-3u requests=%-8lu rps=%-7.0f p50=%luus p99=%luus max=%.0fus%s "
-	       "wrong=%lu lost=%lu\n", name, k, done, done / elapsed, p50 + 1, p99 + 1,
+	char p50_text[24], p99_text[24];
+	/* the last bucket holds everything from 100 ms on */
+	snprintf(p50_text, sizeof(p50_text), p50 >= HIST_US ? ">%luus" : "%luus",
+		 p50 >= HIST_US ? (unsigned long)HIST_US : p50 + 1);
+	snprintf(p99_text, sizeof(p99_text), p99 >= HIST_US ? ">%luus" : "%luus",
+		 p99 >= HIST_US ? (unsigned long)HIST_US : p99 + 1);
+	printf("%-18s K=%-3u requests=%-8lu rps=%-7.0f p50=%s p99=%s max=%.0fus%s "
+	       "wrong=%lu lost=%lu\n", name, k, done, done / elapsed, p50_text, p99_text,
 	       max_lat, cpu_text, wrong, lost);
 	return wrong == 0 && lost == 0 ? 0 : 1;
 }
