@@ -150,11 +150,30 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 
 char *tg_rule_ref_format(const struct tg_rule_ref *ref, char *buf, size_t size)
 {
-	if (ref->file == NULL)
-		snprintf(buf, size, "default");
-	else if (ref->line == 0)
-		snprintf(buf, size, "%s", ref->file);
-	else
-		snprintf(buf, size, "%s:%u", ref->file, ref->line);
+	/* Written by hand: this runs for every event line. */
+	const char *file = ref->file != NULL ? ref->file : "default";
+	size_t len = strlen(file);
+	char digits[12];
+	size_t nd = 0;
+
+	if (size == 0)
+		return buf;
+	if (ref->file != NULL && ref->line != 0) {
+		uint32_t n = ref->line;
+		do {
+			digits[nd++] = (char)('0' + n % 10);
+			n /= 10;
+		} while (n != 0);
+		digits[nd++] = ':';
+	}
+	if (len + nd >= size) {
+		/* too small: cut, as snprintf would */
+		snprintf(buf, size, "%s", file);
+		return buf;
+	}
+	memcpy(buf, file, len);
+	for (size_t i = 0; i < nd; i++)
+		buf[len + i] = digits[nd - 1 - i];
+	buf[len + nd] = '\0';
 	return buf;
 }

@@ -22,9 +22,14 @@ const char *tg_event_field_name(enum tg_event_field field)
 	return (unsigned)field < TG_EV_COUNT ? field_names[field] : "?";
 }
 
+/* Bytes written without quotes: printable ASCII but '"' and '\\'. */
+static const bool plain[256] = {
+	['!'] = 1, ['#' ... '['] = 1, [']' ... '~'] = 1,
+};
+
 static bool plain_byte(unsigned char c)
 {
-	return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+	return plain[c];
 }
 
 struct out {
@@ -43,16 +48,9 @@ static void put(struct out *o, const char *s, size_t n)
 	o->used += n;
 }
 
-static void put_value(struct out *o, const char *v)
+static void put_quoted(struct out *o, const char *v, size_t len)
 {
-	size_t len = strlen(v), shown = len > TG_EVENT_MAX_VALUE ? TG_EVENT_MAX_VALUE : len;
-	bool quote = len == 0 || len > shown;
-	for (size_t i = 0; i < shown && !quote; i++)
-		quote = !plain_byte((unsigned char)v[i]);
-	if (!quote) {
-		put(o, v, len);
-		return;
-	}
+	size_t shown = len > TG_EVENT_MAX_VALUE ? TG_EVENT_MAX_VALUE : len;
 	put(o, "\"", 1);
 	for (size_t i = 0; i < shown; i++) {
 		unsigned char c = (unsigned char)v[i];
@@ -62,7 +60,11 @@ static void put_value(struct out *o, const char *v)
 			esc[1] = (char)c;
 			put(o, esc, 2);
 		} else if (c < 0x20 || c >= 0x7f) {
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
+			static const char hex[] = "0123456789abcdef";
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[c >> 4];
+			esc[3] = hex[c & 15];
 			put(o, esc, 4);
 		} else {
 			put(o, (const char *)&v[i], 1);
@@ -71,6 +73,25 @@ static void put_value(struct out *o, const char *v)
 	if (shown < len)
 		put(o, "...", 3);
 	put(o, "\"", 1);
+}
+
+/* Writes a value bare when it can be, in one pass over it. */
+static void put_value(struct out *o, const char *v)
+{
+	size_t i = 0;
+	char *dst = o->buf + o->used;
+	size_t room = o->full ? 0 : o->size - o->used - 1;
+	size_t limit = room < TG_EVENT_MAX_VALUE ? room : TG_EVENT_MAX_VALUE;
+
+	while (i < limit && plain[(unsigned char)v[i]]) {
+		dst[i] = v[i];
+		i++;
+	}
+	if (v[i] == '\0' && i > 0) {
+		o->used += i;
+		return;
+	}
+	put_quoted(o, v, i + strlen(v + i));
 }
 
 int tg_event_format(const struct tg_event *ev, char *buf, size_t size)
