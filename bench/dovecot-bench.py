@@ -11,13 +11,18 @@ STARTTLS and in plaintext (plaintext accounts have an `audit` rule, so
 those logins write an event line too). Prints logins/s per round, the
 median of each side and the overhead.
 
+Then the auth process alone, where the module runs: AUTH PLAIN requests
+over Dovecot's auth-client protocol (what Postfix speaks), 2 connections
+with 32 requests in flight each, secured=tls and plaintext, alternating
+likewise; requests/s and the auth process's CPU time per request.
+
 Then the reload check: one round against the tlsgate instance while the
 policy file is replaced twice (each replacement makes the module reload
 1,000,000 accounts), compared with a round without reloads: the slowest
 login and the 99th percentile.
 
 Usage: bench/dovecot-bench.py [--clients K] [--seconds S] [--rounds R]
-       [--accounts N]
+       [--accounts N] [--decide-bench PATH] [--auth-only] [--no-log-tls]
 Needs root (it starts Dovecot) and build/dovecot-plugin/libauthdb_tlsgate.so.
 """
 
@@ -86,6 +91,59 @@ def login_loop(args) -> tuple[int, int, list[float]]:
     return ok, err, lat
 
 
+def auth_loop(args) -> tuple[int, int]:
+    """One auth-client connection (the protocol Postfix uses) to the auth
+    process only: AUTH PLAIN requests, WINDOW in flight, until `until`."""
+    import base64
+    import socket
+    port, secured, users, until, seed = args
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    s.sendall(f"VERSION\t1\t2\nCPID\t{os.getpid()}\n".encode())
+    while f.readline().strip() != b"DONE":
+        pass
+    extra = "\tsecured=tls" if secured else ""
+    resp = [base64.b64encode(f"\0{u}\0{PW}".encode()).decode() for u in users]
+    ok = err = 0
+    rid = 0
+    window = 32
+
+    def send():
+        nonlocal rid
+        rid += 1
+        u = (rid + seed) % len(users)
+        s.sendall(f"AUTH\t{rid}\tPLAIN\tservice=imap\tlip=127.0.0.1\trip=127.0.0.2"
+                  f"{extra}\tresp={resp[u]}\n".encode())
+
+    for _ in range(window):
+        send()
+    inflight = window
+    while inflight:
+        line = f.readline()
+        if not line:
+            break
+        inflight -= 1
+        if line.startswith(b"OK\t"):
+            ok += 1
+        else:
+            err += 1
+        if time.time() < until:
+            send()
+            inflight += 1
+    s.close()
+    return ok, err
+
+
+def run_auth_round(pool, dovecot, secured, clients, seconds):
+    users = [f"{'tls' if secured else 'plain'}{i}@{DOMAIN}" for i in range(BENCH_USERS)]
+    until = time.time() + seconds
+    t0 = time.time()
+    res = pool.map(auth_loop, [(dovecot.ports["auth"], secured, users, until, k * 5)
+                               for k in range(clients)])
+    elapsed = time.time() - t0
+    return sum(r[0] for r in res) / elapsed, sum(r[1] for r in res), sum(r[0] for r in res)
+
+
 def run_round(pool, dovecot, mode, clients, seconds, ca):
     users = [f"{'tls' if mode == 'starttls' else 'plain'}{i}@{DOMAIN}"
              for i in range(BENCH_USERS)]
@@ -137,6 +195,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("DOVECOT_BENCH_SECONDS", 4)))
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("DOVECOT_BENCH_ROUNDS", 6)))
     ap.add_argument("--accounts", type=int, default=int(os.environ.get("DOVECOT_BENCH_ACCOUNTS", 1000000)))
+    ap.add_argument("--no-log-tls", action="store_true",
+                    help="log_tls = no (TLS logins write no event line)")
+    ap.add_argument("--auth-only", action="store_true",
+                    help="skip the IMAP rounds and the reload round")
     ap.add_argument("--decide-bench", help="build/bench/dovecot-decide-bench: also time the "
                     "module's own work per login over the same policy")
     a = ap.parse_args()
@@ -152,7 +214,8 @@ def main() -> int:
     stacks = []
     try:
         certs = ms.make_cert_set(top / "certs")
-        pol = PolicyDir(top / "etc", None, policy_name="policy.conf")
+        pol = PolicyDir(top / "etc", None, policy_name="policy.conf",
+                        log_tls=not a.no_log_tls)
         t0 = time.monotonic()
         write_policy(pol.policy, a.accounts)
         print(f"policy: {a.accounts} accounts + {BENCH_USERS} audit accounts, "
@@ -180,7 +243,7 @@ def main() -> int:
         server_cpu: dict[str, float] = {}
         ctx = mp.get_context("fork")
         with ctx.Pool(a.clients) as pool:
-            for mode in ("starttls", "plain"):
+            for mode in (() if a.auth_only else ("starttls", "plain")):
                 rates = {"without": [], "with": []}
                 cpu = {"without": 0.0, "with": 0.0}
                 tree = {"without": 0.0, "with": 0.0}
@@ -216,7 +279,38 @@ def main() -> int:
                 print(f"{mode}: all Dovecot processes, CPU per login: without {tw:.0f} us, "
                       f"with tlsgate {tt:.0f} us")
 
+            # the auth process alone (where the module runs): AUTH PLAIN
+            # over the auth-client protocol, alternating likewise
+            for secured in (True, False):
+                mode = "secured=tls" if secured else "plaintext"
+                rates = {"without": [], "with": []}
+                cpu = {"without": 0.0, "with": 0.0}
+                count = {"without": 0, "with": 0}
+                errors = 0
+                for r in range(a.rounds):
+                    order = (base, tg) if r % 2 == 0 else (tg, base)
+                    for d in order:
+                        c0 = auth_cpu_seconds(d)
+                        rate, err, n = run_auth_round(pool, d, secured, 2, a.seconds)
+                        cpu[d.name] += auth_cpu_seconds(d) - c0
+                        count[d.name] += n
+                        errors += err
+                        rates[d.name].append(rate)
+                        print(f"  auth {mode:11} round {r + 1} {d.name:7}: {rate:8.0f} auth/s")
+                mw = statistics.median(rates["without"])
+                mt = statistics.median(rates["with"])
+                paired = statistics.median(t / w for w, t in zip(rates["without"], rates["with"]))
+                print(f"auth only, {mode}: median without {mw:.0f}/s, with tlsgate {mt:.0f}/s, "
+                      f"overhead {100 * (mw - mt) / mw:+.2f}%; median of paired rounds "
+                      f"{100 * (1 - paired):+.2f}% (failed: {errors})")
+                cw = 1e6 * cpu["without"] / max(1, count["without"])
+                ct = 1e6 * cpu["with"] / max(1, count["with"])
+                print(f"auth only, {mode}: auth process CPU per request: without {cw:.1f} us, "
+                      f"with tlsgate {ct:.1f} us ({count['without']} / {count['with']} requests)")
+
             # reload while logging in
+            if a.auth_only:
+                return 0
             _, _, lat_quiet = run_round(pool, tg, "plain", a.clients, a.seconds, certs.ca.cert)
             mark = tg.log_mark()
             stop = threading.Event()
