@@ -28,7 +28,7 @@ OPTFLAGS = -O1 -g
 endif
 CPPFLAGS += -D_GNU_SOURCE -Ilib
 CFLAGS   += -std=c11 $(OPTFLAGS) $(WARNFLAGS) $(SANFLAGS) -fPIC
-LDFLAGS  += $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS) -pthread
 
 # Filled in by the build.mk files.
 ALL_TARGETS :=

@@ -3,12 +3,8 @@
  */
 #include "tgdc.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +19,7 @@
 #include "names.h"
 #include "netaddr.h"
 #include "policy.h"
+#include "reload.h"
 
 _Static_assert(TGDC_EVENT_MAX == TG_EVENT_MAX_LINE, "event buffer size");
 
@@ -31,7 +28,6 @@ _Static_assert(TGDC_EVENT_MAX == TG_EVENT_MAX_LINE, "event buffer size");
  * load, and how often "no policy" is repeated in the log. */
 #define RETRY_SECONDS 1
 #define NO_POLICY_LOG_SECONDS 60
-#define LOADER_STACK_BYTES (1024 * 1024)
 
 struct tgdc {
 	tgdc_log_fn *log;
@@ -42,21 +38,13 @@ struct tgdc {
 	/* After a failed configuration load: the file's state then. */
 	bool config_missing;
 	struct stat config_failed_st;
+	time_t config_checked;		/* last look at a failed configuration */
 	time_t no_policy_logged;
 
-	/* The policy in force (NULL: none ever loaded) and its reloads. */
-	struct tg_policy *current;
-	time_t last_check;
-	bool failed;			/* the files, as they are now, fail to load */
-	uint64_t failed_fingerprint;
-	/* A load in a thread of its own, so that reading a large policy
-	 * never holds up logins; only `done` is shared while it runs. */
-	bool loading;
-	pthread_t loader;
-	atomic_bool done;
-	uint64_t load_fingerprint;
-	struct tg_policy *loaded;
-	struct tg_errors load_errs;
+	/* The policy in force and its reloads, which run in a thread of
+	 * their own so that reading a large policy never holds up logins
+	 * (NULL until the configuration named a policy). */
+	struct tg_holder *holder;
 };
 
 static void say(struct tgdc *tg, enum tgdc_level level, const char *fmt, ...)
@@ -86,88 +74,16 @@ static void say_errors(struct tgdc *tg, struct tg_errors *errs,
 	tg_errors_clear(errs);
 }
 
+static const struct tg_policy *current_policy(const struct tgdc *tg)
+{
+	return tg->holder != NULL ? tg_holder_current(tg->holder) : NULL;
+}
+
 static void say_policy_loaded(struct tgdc *tg, const char *verb)
 {
 	say(tg, TGDC_LOG_INFO, LOG_PREFIX "policy %s from %s (%zu mode rules, %zu exemptions)",
-	    verb, tg->cfg.policy, tg_policy_mode_rule_count(tg->current),
-	    tg_policy_exemption_count(tg->current));
-}
-
-static bool same_time(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
-/* Whether any file (or directory) the policy was read from changed. */
-static bool policy_changed(const struct tg_policy *policy)
-{
-	size_t n = tg_policy_source_count(policy);
-	struct stat st;
-
-	if (n == 0)
-		return true;
-	for (size_t i = 0; i < n; i++) {
-		const struct tg_source_stamp *s = tg_policy_source(policy, i);
-		if (stat(s->path, &st) < 0 || st.st_dev != s->dev ||
-		    st.st_ino != s->ino || st.st_size != s->size ||
-		    !same_time(&st.st_mtim, &s->mtime) ||
-		    !same_time(&st.st_ctim, &s->ctime))
-			return true;
-	}
-	return false;
-}
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
-}
-
-static uint64_t stat_hash(const struct stat *st)
-{
-	uint64_t h = mix(0, (uint64_t)st->st_dev);
-	h = mix(h, (uint64_t)st->st_ino);
-	h = mix(h, (uint64_t)st->st_size);
-	h = mix(h, (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec);
-	return mix(h, (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec);
-}
-
-/* The state of every file a load would read, to notice when files that
- * failed to load change (entries of a directory combine in any order). */
-static uint64_t fingerprint(const char *path)
-{
-	struct stat st;
-	uint64_t entries = 0;
-
-	if (stat(path, &st) < 0)
-		return 0;
-	if (!S_ISDIR(st.st_mode))
-		return stat_hash(&st);
-	DIR *dir = opendir(path);
-	if (dir == NULL)
-		return stat_hash(&st);
-	struct dirent *de;
-	while ((de = readdir(dir)) != NULL) {
-		struct stat est;
-		if (!tg_policy_is_conf_name(de->d_name))
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &est, 0) < 0)
-			memset(&est, 0, sizeof(est));
-		uint64_t name = 1469598103934665603ull;
-		for (const char *p = de->d_name; *p != '\0'; p++)
-			name = (name ^ (unsigned char)*p) * 1099511628211ull;
-		entries += mix(name, stat_hash(&est));
-	}
-	closedir(dir);
-	return mix(stat_hash(&st), entries);
-}
-
-static void *load_in_thread(void *arg)
-{
-	struct tgdc *tg = arg;
-
-	tg->loaded = tg_policy_load(tg->cfg.policy, &tg->load_errs);
-	atomic_store_explicit(&tg->done, true, memory_order_release);
-	return NULL;
+	    verb, tg->cfg.policy, tg_policy_mode_rule_count(current_policy(tg)),
+	    tg_policy_exemption_count(current_policy(tg)));
 }
 
 static bool errors_mention(const struct tg_errors *errs, const char *text)
@@ -178,79 +94,55 @@ static bool errors_mention(const struct tg_errors *errs, const char *text)
 	return false;
 }
 
-/* Puts the result of a finished load in force, or logs why not. */
-static void install_load(struct tgdc *tg, const char *verb)
+/* Logs the outcome of a load the holder finished (r: 1 in force, -1
+ * failed with errs, 0 nothing finished). */
+static void report_load(struct tgdc *tg, int r, struct tg_errors *errs,
+			const char *verb)
 {
-	if (tg->loaded == NULL) {
-		/* Dovecot caps the auth process's address space (vsz_limit),
-		 * and a reload holds the old and the new policy at once. */
-		bool oom = errors_mention(&tg->load_errs, "out of memory");
-		tg->failed = true;
-		tg->failed_fingerprint = tg->load_fingerprint;
-		say_errors(tg, &tg->load_errs, tg->current != NULL ?
-			   "policy not reloaded: the previous policy stays in force" :
-			   tg->cfg.failure == TG_FAILURE_ALLOW ?
-			   "no policy loaded: logins are allowed (failure = allow)" :
-			   "no policy loaded: logins are refused with a temporary failure (failure = tempfail)");
-		if (oom)
-			say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s",
-			    "a policy load ran out of memory: raise `vsz_limit` in `service auth { }` (docs/dovecot.md)");
+	if (r > 0) {
+		say_policy_loaded(tg, verb);
 		return;
 	}
-	tg_errors_clear(&tg->load_errs);
-	tg_policy_free(tg->current);
-	tg->current = tg->loaded;
-	tg->loaded = NULL;
-	tg->failed = false;
-	say_policy_loaded(tg, verb);
+	if (r == 0)
+		return;
+	/* Dovecot caps the auth process's address space (vsz_limit), and a
+	 * reload holds the old and the new policy at once. */
+	bool oom = errors_mention(errs, "out of memory");
+	say_errors(tg, errs, current_policy(tg) != NULL ?
+		   "policy not reloaded: the previous policy stays in force" :
+		   tg->cfg.failure == TG_FAILURE_ALLOW ?
+		   "no policy loaded: logins are allowed (failure = allow)" :
+		   "no policy loaded: logins are refused with a temporary failure (failure = tempfail)");
+	if (oom)
+		say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s",
+		    "a policy load ran out of memory: raise `vsz_limit` in `service auth { }` (docs/dovecot.md)");
 }
 
 void tgdc_finish_reload(struct tgdc *tg)
 {
-	if (!tg->loading)
-		return;
-	pthread_join(tg->loader, NULL);
-	tg->loading = false;
-	install_load(tg, "reloaded");
-}
+	struct tg_errors errs;
 
-/* Starts loading the policy in a thread (signals blocked there: they are
- * Dovecot's to handle); without a thread, loads here. */
-static void start_load(struct tgdc *tg)
-{
-	sigset_t all, old;
-
-	tg->load_fingerprint = fingerprint(tg->cfg.policy);
-	tg->loaded = NULL;
-	tg_errors_init(&tg->load_errs);
-	atomic_store(&tg->done, false);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	/* A small stack: the address space counts against Dovecot's
-	 * vsz_limit, and loading needs little stack. */
-	pthread_attr_t attr;
-	int err = pthread_attr_init(&attr);
-	if (err == 0) {
-		(void)pthread_attr_setstacksize(&attr, LOADER_STACK_BYTES);
-		err = pthread_create(&tg->loader, &attr, load_in_thread, tg);
-		pthread_attr_destroy(&attr);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err == 0) {
-		tg->loading = true;
+	if (tg->holder == NULL)
 		return;
-	}
-	load_in_thread(tg);
-	install_load(tg, "reloaded");
+	tg_errors_init(&errs);
+	report_load(tg, tg_holder_finish(tg->holder, &errs), &errs, "reloaded");
+	tg_errors_clear(&errs);
 }
 
 /* The first load, at start: no logins wait yet, so it is done here. */
 static void load_policy(struct tgdc *tg)
 {
-	tg->load_fingerprint = fingerprint(tg->cfg.policy);
-	tg_errors_init(&tg->load_errs);
-	tg->loaded = tg_policy_load(tg->cfg.policy, &tg->load_errs);
-	install_load(tg, "loaded");
+	struct tg_errors errs;
+
+	tg->holder = tg_holder_new(tg->cfg.policy);
+	if (tg->holder == NULL) {
+		say(tg, TGDC_LOG_ERROR, LOG_PREFIX "%s", "out of memory");
+		return;
+	}
+	tg_errors_init(&errs);
+	report_load(tg, tg_holder_reload(tg->holder, &errs) < 0 ? -1 : 1, &errs,
+		    "loaded");
+	tg_errors_clear(&errs);
 }
 
 static void remember_config_failure(struct tgdc *tg)
@@ -331,12 +223,7 @@ void tgdc_close(struct tgdc *tg)
 {
 	if (tg == NULL)
 		return;
-	if (tg->loading) {
-		pthread_join(tg->loader, NULL);
-		tg_policy_free(tg->loaded);
-		tg_errors_clear(&tg->load_errs);
-	}
-	tg_policy_free(tg->current);
+	tg_holder_free(tg->holder);
 	tg_config_free(&tg->cfg);
 	free(tg->config_path);
 	free(tg);
@@ -346,25 +233,20 @@ void tgdc_close(struct tgdc *tg)
  * A finished background load is put in force at the first call after. */
 static void poll_files(struct tgdc *tg, time_t now)
 {
-	if (tg->loading) {
-		if (atomic_load_explicit(&tg->done, memory_order_acquire))
-			tgdc_finish_reload(tg);
-		return;
-	}
-	if (tg->last_check != 0 && now >= tg->last_check &&
-	    now - tg->last_check < RETRY_SECONDS)
-		return;
-	tg->last_check = now;
-	if (!tg->config_loaded) {
+	if (tg->holder == NULL) {
+		if (tg->config_checked != 0 && now >= tg->config_checked &&
+		    now - tg->config_checked < RETRY_SECONDS)
+			return;
+		tg->config_checked = now;
 		if (config_changed_since_failure(tg))
 			load_config(tg);
 		return;
 	}
-	bool changed = tg->failed ?
-		fingerprint(tg->cfg.policy) != tg->failed_fingerprint :
-		tg->current == NULL || policy_changed(tg->current);
-	if (changed)
-		start_load(tg);
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	report_load(tg, tg_holder_poll_async(tg->holder, now, RETRY_SECONDS, &errs),
+		    &errs, "reloaded");
+	tg_errors_clear(&errs);
 }
 
 int tgdc_service(const char *service)
@@ -478,7 +360,7 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 		return;		/* not a login tlsgate knows: never refuse */
 
 	poll_files(tg, req->now);
-	const struct tg_policy *policy = tg->current;
+	const struct tg_policy *policy = current_policy(tg);
 	if (policy == NULL) {
 		decide_without_policy(tg, req, res);
 		return;

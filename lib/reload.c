@@ -6,11 +6,26 @@
 #include "policy_int.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* The loader needs little stack; a small one keeps the address space
+ * small (Dovecot limits it with vsz_limit). */
+#define LOADER_STACK_BYTES (1024 * 1024)
+
+/* One load of the files, in the caller's thread or a loader thread. */
+struct load {
+	const char *path;
+	uint64_t fingerprint;	/* of the files, taken before reading */
+	struct tg_policy *policy;	/* NULL: failed, see errs */
+	struct tg_errors errs;
+};
 
 struct tg_holder {
 	char *path;
@@ -21,6 +36,11 @@ struct tg_holder {
 	 * a broken edit is reported once, not at every poll. */
 	bool failed;
 	uint64_t failed_fingerprint;
+	/* A background load; only `done` is shared while it runs. */
+	bool loading;
+	pthread_t loader;
+	atomic_bool done;
+	struct load pending;
 };
 
 struct tg_holder *tg_holder_new(const char *policy_path)
@@ -36,10 +56,21 @@ struct tg_holder *tg_holder_new(const char *policy_path)
 	return holder;
 }
 
+static void join_loader(struct tg_holder *holder)
+{
+	if (!holder->loading)
+		return;
+	pthread_join(holder->loader, NULL);
+	holder->loading = false;
+}
+
 void tg_holder_free(struct tg_holder *holder)
 {
 	if (holder == NULL)
 		return;
+	join_loader(holder);
+	tg_policy_free(holder->pending.policy);
+	tg_errors_clear(&holder->pending.errs);
 	tg_policy_free(holder->current);
 	free(holder->path);
 	free(holder);
@@ -117,38 +148,126 @@ static uint64_t fingerprint(const char *path)
 	return mix(h, entries);
 }
 
-int tg_holder_reload(struct tg_holder *holder, struct tg_errors *errs)
+static void run_load(struct load *load)
 {
 	/* Taken before the load: a change made while loading shows up as a
 	 * difference at the next poll. */
-	uint64_t fp = fingerprint(holder->path);
-	struct tg_policy *fresh = tg_policy_load(holder->path, errs);
-	if (fresh == NULL) {
+	load->fingerprint = fingerprint(load->path);
+	load->policy = tg_policy_load(load->path, &load->errs);
+}
+
+/* Puts a finished load in force, or records its failure. */
+static int install(struct tg_holder *holder, struct load *load,
+		   struct tg_errors *errs)
+{
+	if (load->policy == NULL) {
 		holder->failed = true;
-		holder->failed_fingerprint = fp;
+		holder->failed_fingerprint = load->fingerprint;
+		tg_errors_move(errs, &load->errs);
 		return -1;
 	}
+	tg_errors_clear(&load->errs);
 	tg_policy_free(holder->current);
-	holder->current = fresh;
+	holder->current = load->policy;
+	load->policy = NULL;
 	holder->loaded_at = time(NULL);
 	holder->failed = false;
 	return 0;
 }
 
-int tg_holder_poll(struct tg_holder *holder, time_t now, unsigned interval,
-		   struct tg_errors *errs)
+int tg_holder_reload(struct tg_holder *holder, struct tg_errors *errs)
+{
+	/* A background load of older files is of no use now. */
+	join_loader(holder);
+	tg_policy_free(holder->pending.policy);
+	holder->pending.policy = NULL;
+	tg_errors_clear(&holder->pending.errs);
+
+	struct load load = { .path = holder->path };
+	tg_errors_init(&load.errs);
+	run_load(&load);
+	return install(holder, &load, errs);
+}
+
+static void *loader_main(void *arg)
+{
+	struct tg_holder *holder = arg;
+	run_load(&holder->pending);
+	atomic_store_explicit(&holder->done, true, memory_order_release);
+	return NULL;
+}
+
+int tg_holder_start_reload(struct tg_holder *holder)
+{
+	if (holder->loading)
+		return 0;
+	holder->pending = (struct load){ .path = holder->path };
+	tg_errors_init(&holder->pending.errs);
+	atomic_store(&holder->done, false);
+
+	/* The loader blocks every signal: they belong to the caller. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	int err = pthread_attr_init(&attr);
+	if (err == 0) {
+		(void)pthread_attr_setstacksize(&attr, LOADER_STACK_BYTES);
+		err = pthread_create(&holder->loader, &attr, loader_main, holder);
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0)
+		return -1;
+	holder->loading = true;
+	return 0;
+}
+
+int tg_holder_finish(struct tg_holder *holder, struct tg_errors *errs)
+{
+	if (!holder->loading)
+		return 0;
+	join_loader(holder);
+	return install(holder, &holder->pending, errs) < 0 ? -1 : 1;
+}
+
+bool tg_holder_loading(const struct tg_holder *holder)
+{
+	return holder->loading;
+}
+
+/* Whether a check is due and finds the files changed. */
+static bool due_and_changed(struct tg_holder *holder, time_t now,
+			    unsigned interval)
 {
 	if (holder->last_check != 0 && now >= holder->last_check &&
 	    now - holder->last_check < (time_t)interval)
-		return 0;
+		return false;
 	holder->last_check = now;
-
-	bool changed;
 	if (holder->failed)
-		changed = fingerprint(holder->path) != holder->failed_fingerprint;
-	else
-		changed = holder->current == NULL || policy_changed(holder->current);
-	if (!changed)
+		return fingerprint(holder->path) != holder->failed_fingerprint;
+	return holder->current == NULL || policy_changed(holder->current);
+}
+
+int tg_holder_poll(struct tg_holder *holder, time_t now, unsigned interval,
+		   struct tg_errors *errs)
+{
+	if (!due_and_changed(holder, now, interval))
+		return 0;
+	return tg_holder_reload(holder, errs) < 0 ? -1 : 1;
+}
+
+int tg_holder_poll_async(struct tg_holder *holder, time_t now,
+			 unsigned interval, struct tg_errors *errs)
+{
+	if (holder->loading) {
+		if (!atomic_load_explicit(&holder->done, memory_order_acquire))
+			return 0;
+		return tg_holder_finish(holder, errs);
+	}
+	if (!due_and_changed(holder, now, interval))
+		return 0;
+	if (tg_holder_start_reload(holder) == 0)
 		return 0;
 	return tg_holder_reload(holder, errs) < 0 ? -1 : 1;
 }

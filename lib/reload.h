@@ -9,13 +9,20 @@
  * directory's own times catch files added, removed or renamed. A change
  * that failed to load is not retried until the files change again.
  *
- * Not thread-safe: one thread polls and decides (Dovecot's auth process
- * and tlsgate-policyd are single-threaded). The snapshot returned by
- * tg_holder_current() stays valid until the next poll or reload.
+ * A reload can also run in a thread of its own (tg_holder_poll_async,
+ * tg_holder_start_reload), so that reading a large policy never holds up
+ * the caller's logins or requests; the snapshot is swapped by the caller's
+ * thread when it next polls. The loader thread touches nothing but its own
+ * result and runs with all signals blocked.
+ *
+ * Not thread-safe otherwise: one thread polls and decides (Dovecot's auth
+ * process and tlsgate-policyd are single-threaded). The snapshot returned
+ * by tg_holder_current() stays valid until the next poll or reload.
  */
 #ifndef TLSGATE_RELOAD_H
 #define TLSGATE_RELOAD_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "errors.h"
@@ -35,6 +42,22 @@ int tg_holder_reload(struct tg_holder *holder, struct tg_errors *errs);
  * was done, -1 when a reload failed (errors filled, old snapshot kept). */
 int tg_holder_poll(struct tg_holder *holder, time_t now, unsigned interval,
 		   struct tg_errors *errs);
+
+/* Like tg_holder_poll(), but a reload runs in the background: a load
+ * that finished since the last call is put in force first (1, or -1 with
+ * its errors); a due check that finds changed files starts a load and
+ * returns 0. Without a thread (pthread_create failed) it loads here. */
+int tg_holder_poll_async(struct tg_holder *holder, time_t now,
+			 unsigned interval, struct tg_errors *errs);
+/* Starts a background reload now, whatever changed (SIGHUP); nothing if
+ * one is running. Its result comes from the next tg_holder_poll_async()
+ * or tg_holder_finish(). Returns -1 if no thread could be started. */
+int tg_holder_start_reload(struct tg_holder *holder);
+/* Waits for a running background load and puts it in force: 1, or -1
+ * with its errors; 0 when none was running. */
+int tg_holder_finish(struct tg_holder *holder, struct tg_errors *errs);
+/* Whether a background load is running. */
+bool tg_holder_loading(const struct tg_holder *holder);
 
 /* The snapshot in force, NULL if none ever loaded. */
 const struct tg_policy *tg_holder_current(const struct tg_holder *holder);

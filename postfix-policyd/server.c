@@ -76,6 +76,7 @@ struct pd_server {
 	struct conn *dirty;		/* to settle at the end of the batch */
 	size_t conn_count;
 	bool stopping;
+	bool forced_reload;	/* a SIGHUP reload is under way */
 	time_t stop_deadline;
 	unsigned long refused;		/* over max_connections, not logged yet */
 	time_t today_at;		/* time() the cached day is for */
@@ -510,14 +511,41 @@ static void log_reload_failure(struct pd_server *srv, struct tg_errors *errs)
 	pd_log_errors(LOG_ERR, errs);
 }
 
-static void reload_now(struct pd_server *srv)
+/* Logs the outcome of a reload that finished (r from the holder). */
+static void report_reload(struct pd_server *srv, int r, struct tg_errors *errs)
+{
+	if (r < 0)
+		log_reload_failure(srv, errs);
+	else if (r > 0 && srv->forced_reload)
+		pd_log(LOG_INFO, "policy reloaded from %s", tg_holder_path(srv->holder));
+	else if (r > 0)
+		pd_log(LOG_INFO, "policy files changed; reloaded %s",
+		       tg_holder_path(srv->holder));
+	if (r != 0)
+		srv->forced_reload = false;
+}
+
+/* Puts a finished background reload in force; at most once a second,
+ * starts one when the files changed. Reading a large policy takes up to
+ * a second: it runs in a thread, and requests are answered from the old
+ * policy meanwhile. */
+static void poll_reload(struct pd_server *srv, time_t now)
 {
 	struct tg_errors errs;
 	tg_errors_init(&errs);
-	if (tg_holder_reload(srv->holder, &errs) < 0)
-		log_reload_failure(srv, &errs);
-	else
-		pd_log(LOG_INFO, "policy reloaded from %s", tg_holder_path(srv->holder));
+	report_reload(srv, tg_holder_poll_async(srv->holder, now, 1, &errs), &errs);
+	tg_errors_clear(&errs);
+}
+
+static void reload_now(struct pd_server *srv)
+{
+	srv->forced_reload = true;
+	if (tg_holder_start_reload(srv->holder) == 0)
+		return;
+	/* no thread to be had: load here, requests wait */
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	report_reload(srv, tg_holder_reload(srv->holder, &errs) < 0 ? -1 : 1, &errs);
 	tg_errors_clear(&errs);
 }
 
@@ -566,17 +594,8 @@ static void tick(struct pd_server *srv)
 		return;
 	time_t now = time(NULL);
 
-	if (!srv->stopping) {
-		struct tg_errors errs;
-		tg_errors_init(&errs);
-		int r = tg_holder_poll(srv->holder, now, 1, &errs);
-		if (r < 0)
-			log_reload_failure(srv, &errs);
-		else if (r > 0)
-			pd_log(LOG_INFO, "policy files changed; reloaded %s",
-			       tg_holder_path(srv->holder));
-		tg_errors_clear(&errs);
-	}
+	if (!srv->stopping)
+		poll_reload(srv, now);
 	if (srv->refused > 0) {
 		pd_log(LOG_WARNING, "refused %lu connection(s): max_connections (%u) reached",
 		       srv->refused, srv->cfg.max_connections);
@@ -736,5 +755,7 @@ int pd_server_run(struct pd_server *srv)
 		}
 		settle_dirty(srv);
 		free_dead(srv);
+		if (tg_holder_loading(srv->holder) && !srv->stopping)
+			poll_reload(srv, time(NULL));
 	}
 }

@@ -279,6 +279,58 @@ static void test_size_limit(void **state)
 	free(data);
 }
 
+/* Background reloads: the snapshot changes only when the caller polls,
+ * failures keep the old one, a broken edit is not retried. */
+static void test_reload_async(void **state)
+{
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	assert_int_equal(mkdir(path_of("ra"), 0755), 0);
+	write_file("ra/a.conf", "require @a.example\n", 0644);
+	struct tg_holder *h = tg_holder_new(path_of("ra"));
+	assert_int_equal(tg_holder_reload(h, &errs), 0);
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_REJECT);
+	assert_int_equal(tg_holder_poll_async(h, 100, 1, &errs), 0);	/* unchanged */
+	assert_false(tg_holder_loading(h));
+
+	age("ra/a.conf");
+	write_file("ra/a.conf", "audit @a.example\n", 0644);
+	assert_int_equal(tg_holder_poll_async(h, 102, 1, &errs), 0);	/* started */
+	assert_true(tg_holder_loading(h));
+	/* the old snapshot serves until the caller takes the new one */
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_REJECT);
+	assert_int_equal(tg_holder_finish(h, &errs), 1);
+	assert_false(tg_holder_loading(h));
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_AUDIT);
+	assert_int_equal(tg_holder_finish(h, &errs), 0);		/* none running */
+
+	/* a broken edit: old snapshot kept, errors returned once */
+	age("ra/a.conf");
+	write_file("ra/a.conf", "audit @a.example\nbogus\n", 0644);
+	assert_int_equal(tg_holder_poll_async(h, 104, 1, &errs), 0);
+	int r;
+	while ((r = tg_holder_poll_async(h, 104, 1, &errs)) == 0)
+		usleep(1000);
+	assert_int_equal(r, -1);
+	assert_int_equal(errs.count, 1);
+	assert_non_null(strstr(errs.msgs[0], "ra/a.conf:2: unknown verb 'bogus'"));
+	tg_errors_clear(&errs);
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_AUDIT);
+	assert_int_equal(tg_holder_poll_async(h, 106, 1, &errs), 0);
+	assert_false(tg_holder_loading(h));				/* not retried */
+
+	/* SIGHUP-style forced reload in the background, then fixed files */
+	write_file("ra/a.conf", "off @a.example\n", 0644);
+	assert_int_equal(tg_holder_start_reload(h), 0);
+	assert_int_equal(tg_holder_start_reload(h), 0);		/* one at a time */
+	assert_int_equal(tg_holder_finish(h, &errs), 1);
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_ALLOW);
+
+	/* freeing a holder with a load running waits for it */
+	assert_int_equal(tg_holder_start_reload(h), 0);
+	tg_holder_free(h);
+}
+
 /* A file larger than the reader's chunk: lines across chunk boundaries,
  * an over-long line in the middle reported with its number and skipped,
  * the lines after it still read. */
@@ -340,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_large_file),
+		cmocka_unit_test(test_reload_async),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
