@@ -2,6 +2,8 @@
 #
 #   make              build everything under build/
 #   make test         install missing Debian packages, build, run all suites
+#                     (unit, analyze, fuzz-smoke, e2e; see tests/fuzz/build.mk
+#                     for test-sanitize, valgrind and fuzz)
 #   make bench        run the benchmarks (figures go to docs/benchmarks.md)
 #   make install      PREFIX=/usr/local DESTDIR=...
 #
@@ -13,6 +15,11 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# A sanitized build lives apart, so that its objects never mix with the
+# normal ones.
+ifneq ($(SANITIZE),)
+BUILD   ?= build/sanitize
+endif
 BUILD   ?= build
 
 WARNFLAGS = -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -56,9 +63,13 @@ all: $(ALL_TARGETS)
 deps:
 	tests/install-deps
 
+# The suite: unit tests, static analysis, a short run of every fuzz target,
+# then the end-to-end tests against real Dovecot and Postfix.
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) analyze
+	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
 
 install: $(INSTALL_TARGETS)

@@ -140,6 +140,9 @@ static int render(const char *text, const char *const *values, struct mime_buf *
 	return out->failed ? -1 : 0;
 }
 
+static void template_free(struct template *tp);
+
+/* Reads and checks a template; on failure tp holds nothing. */
 static int template_load(struct template *tp, const char *path, const char *lang)
 {
 	char why[256];
@@ -195,8 +198,8 @@ static int template_load(struct template *tp, const char *path, const char *lang
 		} else {
 			fprintf(stderr, "tlsgate notify: %s:%u: only one 'Subject:' header is allowed before the blank line\n",
 				path, line);
-			free(tp->subject);
 			free(data);
+			template_free(tp);
 			return -1;
 		}
 		p = eol + 1;
@@ -210,8 +213,10 @@ static int template_load(struct template *tp, const char *path, const char *lang
 		p++;
 	tp->body = strdup(p);
 	free(data);
-	if (tp->body == NULL)
+	if (tp->body == NULL) {
+		template_free(tp);
 		return -1;
+	}
 	/* check both parts once, with every value set and with none */
 	const char *full[PH_COUNT_ALL], *none[PH_COUNT_ALL] = { 0 };
 	for (int i = 0; i < PH_COUNT_ALL; i++)
@@ -229,8 +234,7 @@ static int template_load(struct template *tp, const char *path, const char *lang
 		mime_buf_free(&b);
 		if (r1 < 0) {
 			fprintf(stderr, "tlsgate notify: template %s (%s): %s\n", path, part, why);
-			free(tp->subject);
-			free(tp->body);
+			template_free(tp);
 			return -1;
 		}
 	}
@@ -723,7 +727,7 @@ static int build_message(const struct template *tp, const struct tally_account *
 		mime_header(msg, "Content-Language", tp->lang);
 	mime_buf_add(msg, "\n", 1);
 	mime_qp_encode(msg, body.data ? body.data : "", body.len);
-	if (body.len == 0 || body.data[body.len - 1] != '\n')
+	if (body.data == NULL || body.len == 0 || body.data[body.len - 1] != '\n')
 		mime_buf_add(msg, "\n", 1);
 	r = msg->failed ? -1 : 0;
 out:
@@ -868,14 +872,16 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 	/* Load every template needed before reading logs or sending. */
 	if (!o.dry_run) {
 		if (template_get(&ts, &o, o.lang) == NULL)
-			return 2;
+			goto fail_templates;
 		for (size_t i = 0; i < o.nrules; i++)
 			if (template_get(&ts, &o, o.rules[i].lang) == NULL)
 				goto fail_templates;
 	}
 	struct state st = { 0 };
-	if (o.state_path != NULL && state_load(&st, o.state_path) < 0)
+	if (o.state_path != NULL && state_load(&st, o.state_path) < 0) {
+		state_free(&st);	/* the lines read before the damage */
 		goto fail_templates;
+	}
 
 	struct report_data data;
 	r = report_collect(ctx, &o.in, &data, "tlsgate notify");

@@ -701,7 +701,7 @@ def print_up(s: dict) -> None:
     for u, pw in s["users"].items():
         say(f"  {u:22s} {pw:18s} {s['notes'][u]}")
     say(f"server certificate: mail.test / localhost / 127.0.0.1, signed by {rel(s['ca'])}")
-    say(f"policy: {rel(s['policy_dir'])}/*.conf (edit it: the servers reload within a second)")
+    say(f"policy: {rel(s['policy_dir'])}/*.conf (edit it: the servers reload it in about a second)")
     say("logs:   " + " ".join(rel(p) for p in s["logs"]))
     p = s["ports"]
     alice = f"alice@{ENFORCED}"

@@ -26,7 +26,8 @@ import mailstack
 
 REPO = Path(__file__).resolve().parent.parent.parent
 # TLSGATE_POLICYD: another build of the daemon (e.g. with sanitizers).
-POLICYD = Path(os.environ.get("TLSGATE_POLICYD", REPO / "build" / "tlsgate-policyd"))
+POLICYD = Path(os.environ.get("TLSGATE_POLICYD",
+                              Path(os.environ.get("TLSGATE_BUILD", REPO / "build")) / "tlsgate-policyd"))
 
 _running: list["Policyd"] = []
 

@@ -28,7 +28,8 @@ import probe_fakes
 
 REPO = Path(__file__).resolve().parent.parent.parent
 # TLSGATE_BIN: another build (e.g. with SANITIZE=address,undefined)
-TLSGATE = Path(os.environ.get("TLSGATE_BIN", REPO / "build" / "tlsgate"))
+TLSGATE = Path(os.environ.get("TLSGATE_BIN",
+                              Path(os.environ.get("TLSGATE_BUILD", REPO / "build")) / "tlsgate"))
 HOST = mailstack.SERVER_ADDR
 NAME = mailstack.SERVER_NAME
 FAST = ["--timeout", "2", "--source", mailstack.CLIENT_ADDR]

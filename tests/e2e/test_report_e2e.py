@@ -33,8 +33,10 @@ from dovecot_tlsgate import MODULE, PolicyDir, events, passdb_block, pop3, wait_
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-TLSGATE = REPO / "build" / "tlsgate"
-POLICYD = REPO / "build" / "tlsgate-policyd"
+# the build tree in use (make test-sanitize points it at the sanitized one)
+BUILD = Path(os.environ.get("TLSGATE_BUILD", REPO / "build"))
+TLSGATE = BUILD / "tlsgate"
+POLICYD = BUILD / "tlsgate-policyd"
 TEMPLATES = REPO / "docs" / "templates"
 
 D = ms.DOMAIN          # example.test

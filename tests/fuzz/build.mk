@@ -50,13 +50,20 @@ FUZZ_MAXLEN_probe := 8192
 FUZZ_OBJS_probe := $(FUZZ_DIR)/obj/cli/probe_dialog.o $(FUZZ_DIR)/obj/cli/probe_text.o
 endif
 
+ifneq ($(wildcard dovecot-plugin/tgdc.h),)
+FUZZ_NAMES += dovecot
+FUZZ_MAXLEN_dovecot := 4096
+FUZZ_OBJS_dovecot := $(FUZZ_DIR)/obj/dovecot-plugin/tgdc.o
+FUZZ_LIBS_dovecot := -lpthread
+endif
+
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz-%)
 FUZZ_TARGETS += $(FUZZ_BINS)
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -Ilib -Icli -Ipostfix-policyd $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(CPPFLAGS) -Ilib -Icli -Ipostfix-policyd -Idovecot-plugin $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_DIR)/libtlsgate-fuzz.a: $(FUZZ_LIB_OBJS)
 	rm -f $@

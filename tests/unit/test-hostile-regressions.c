@@ -174,10 +174,13 @@ static void test_file_equals_buffer(void **state)
 		size_t tail_len = strlen(rows[r].tail);
 		if (strstr(rows[r].what, "NUL"))
 			tail_len = 23;
-		/* place the tail so that the chunk end falls at each of its
-		 * first bytes, and a few before and after */
+		/* the chunk end falls before the tail, on its first bytes,
+		 * in its middle, on its last bytes and after it */
+		const size_t cuts[] = { 0, 1, 2, 3, tail_len / 2, tail_len - 2,
+					tail_len - 1, tail_len, tail_len + 1 };
 		for (size_t e = 0; e < 2; e++)
-		for (size_t cut = 0; cut <= tail_len + 2; cut++) {
+		for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+			size_t cut = cuts[c];
 			size_t pad = chunk_ends[e] - cut;
 			size_t len = build(buf, pad, rows[r].tail, tail_len);
 			snprintf(what, sizeof(what), "%s (cut %zu)", rows[r].what, cut);
@@ -187,9 +190,11 @@ static void test_file_equals_buffer(void **state)
 
 	/* over-long lines at and around the chunk end, and the last line
 	 * without a newline */
-	static const size_t longs[] = { 4096, 4097, 4098, 8000, 70000 };
+	static const size_t longs[] = { 4096, 4097, 4098, 70000 };
+	static const size_t backs[] = { 0, 1, 4096, 4097, 4098, 8200 };
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++) {
-		for (size_t back = 0; back <= 8200; back += 1025) {
+		for (size_t b = 0; b < sizeof(backs) / sizeof(backs[0]); b++) {
+			size_t back = backs[b];
 			size_t pad = chunk_ends[0] - back;
 			char *tail = malloc(longs[i] + 2);
 			assert_non_null(tail);
