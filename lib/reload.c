@@ -6,6 +6,7 @@
 #include "policy_int.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -119,14 +120,38 @@ static uint64_t stat_hash(const struct stat *st)
 	return h;
 }
 
-/* A hash of the stamps of every file a load would read. Entries of a
- * directory are combined order-independently. */
+/* Owner and mode of the directories above path: the file-trust checks
+ * look at them, so fixing one (chmod go-w) must count as a change. Their
+ * times do not count: /tmp changes all the time. */
+static uint64_t ancestors_hash(const char *path)
+{
+	char real[PATH_MAX];
+	uint64_t h = 0;
+	struct stat st;
+
+	if (realpath(path, real) == NULL)
+		return 0;
+	for (char *slash = strrchr(real, '/'); slash != NULL; slash = strrchr(real, '/')) {
+		*slash = '\0';
+		if (stat(real[0] != '\0' ? real : "/", &st) == 0) {
+			h = mix(h, (uint64_t)st.st_uid << 32 | (uint64_t)st.st_gid);
+			h = mix(h, (uint64_t)st.st_mode);
+		}
+		if (slash == real)
+			break;
+	}
+	return h;
+}
+
+/* A hash of the stamps of every file a load would read, and of the trust
+ * of the directories above them. Entries of a directory are combined
+ * order-independently. */
 static uint64_t fingerprint(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return 0;
-	uint64_t h = stat_hash(&st);
+	uint64_t h = mix(stat_hash(&st), ancestors_hash(path));
 	if (!S_ISDIR(st.st_mode))
 		return h;
 	DIR *dir = opendir(path);

@@ -255,10 +255,23 @@ static void test_reload(void **state)
 	assert_int_equal(tg_holder_poll(h, 109, 1, &errs), 1);
 	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_REJECT);
 
+	/* a writable directory above fails the reload; fixing it (nothing
+	 * in the policy itself changes) is noticed */
+	age("r/a.conf");
+	write_file("r/a.conf", "audit @a.example\n", 0644);
+	assert_int_equal(chmod(base, 0777), 0);
+	assert_int_equal(tg_holder_poll(h, 110, 1, &errs), -1);
+	assert_non_null(strstr(errs.msgs[0], "is writable by everyone"));
+	tg_errors_clear(&errs);
+	assert_int_equal(tg_holder_poll(h, 111, 1, &errs), 0);	/* not retried */
+	assert_int_equal(chmod(base, 0700), 0);
+	assert_int_equal(tg_holder_poll(h, 112, 1, &errs), 1);
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_AUDIT);
+
 	/* forced reload with a broken file keeps the old snapshot */
 	write_file("r/z.conf", "bogus\n", 0644);
 	assert_int_equal(tg_holder_reload(h, &errs), -1);
-	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_REJECT);
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_AUDIT);
 	tg_errors_clear(&errs);
 	tg_holder_free(h);
 }
