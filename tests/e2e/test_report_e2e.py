@@ -19,6 +19,7 @@ import email.policy
 import gzip
 import io
 import json
+import os
 import shutil
 import subprocess
 import threading
