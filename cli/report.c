@@ -184,6 +184,31 @@ static struct exemption_row *exemption_rows(struct report_data *data, size_t *co
 	return rows;
 }
 
+/* The sorted rows every output form prints: domains, accounts (with
+ * plaintext first), exemptions. All or nothing: -1 when out of memory. */
+static int rows_get(struct report_data *data, struct tally_domain ***doms, size_t *nd,
+		    struct tally_account ***accs, size_t *na,
+		    struct exemption_row **ex, size_t *ne)
+{
+	*doms = tally_domains(&data->tally, nd);
+	*accs = tally_accounts(&data->tally, true, na);
+	*ex = exemption_rows(data, ne);
+	if (*doms != NULL && *accs != NULL && *ex != NULL)
+		return 0;
+	free(*doms);
+	free(*accs);
+	free(*ex);
+	return -1;
+}
+
+static void rows_free(struct tally_domain **doms, struct tally_account **accs,
+		      struct exemption_row *ex)
+{
+	free(doms);
+	free(accs);
+	free(ex);
+}
+
 static double readiness(const struct tally_domain *d)
 {
 	return d->accounts ? 100.0 * d->tls_only_accounts / d->accounts : 100.0;
@@ -326,17 +351,12 @@ static void readiness_bar(double pct, char *buf, size_t size)
 
 static int print_text(struct report_data *data, FILE *out)
 {
-	struct tally *t = &data->tally;
 	size_t nd, na, ne;
-	struct tally_domain **doms = tally_domains(t, &nd);
-	struct tally_account **accs = tally_accounts(t, true, &na);
-	struct exemption_row *ex = exemption_rows(data, &ne);
-	if (doms == NULL || accs == NULL || ex == NULL) {
-		free(doms);
-		free(accs);
-		free(ex);
+	struct tally_domain **doms;
+	struct tally_account **accs;
+	struct exemption_row *ex;
+	if (rows_get(data, &doms, &nd, &accs, &na, &ex, &ne) < 0)
 		return -1;
-	}
 	print_header(data, out);
 
 	struct table tb;
@@ -439,9 +459,7 @@ static int print_text(struct report_data *data, FILE *out)
 				outfmt_time_text(ex[i].last, last, sizeof(last)));
 		}
 	}
-	free(doms);
-	free(accs);
-	free(ex);
+	rows_free(doms, accs, ex);
 	return 0;
 }
 
@@ -538,15 +556,11 @@ static int print_json(struct report_data *data, FILE *out)
 	struct tally *t = &data->tally;
 	size_t nd, na, ne;
 	char tb1[40];
-	struct tally_domain **doms = tally_domains(t, &nd);
-	struct tally_account **accs = tally_accounts(t, true, &na);
-	struct exemption_row *ex = exemption_rows(data, &ne);
-	if (doms == NULL || accs == NULL || ex == NULL) {
-		free(doms);
-		free(accs);
-		free(ex);
+	struct tally_domain **doms;
+	struct tally_account **accs;
+	struct exemption_row *ex;
+	if (rows_get(data, &doms, &nd, &accs, &na, &ex, &ne) < 0)
 		return -1;
-	}
 	fputs("{", out);
 	json_kv_str(out, "since", outfmt_time_iso(t->since, tb1, sizeof(tb1)), false);
 	json_kv_str(out, "until", outfmt_time_iso(t->until, tb1, sizeof(tb1)), true);
@@ -622,9 +636,7 @@ static int print_json(struct report_data *data, FILE *out)
 		fputs("}", out);
 	}
 	fputs("]}\n", out);
-	free(doms);
-	free(accs);
-	free(ex);
+	rows_free(doms, accs, ex);
 	return 0;
 }
 
@@ -701,15 +713,11 @@ static int print_html(struct report_data *data, FILE *out)
 	struct tally *t = &data->tally;
 	size_t nd, na, ne;
 	char t1[40], t2[40];
-	struct tally_domain **doms = tally_domains(t, &nd);
-	struct tally_account **accs = tally_accounts(t, true, &na);
-	struct exemption_row *ex = exemption_rows(data, &ne);
-	if (doms == NULL || accs == NULL || ex == NULL) {
-		free(doms);
-		free(accs);
-		free(ex);
+	struct tally_domain **doms;
+	struct tally_account **accs;
+	struct exemption_row *ex;
+	if (rows_get(data, &doms, &nd, &accs, &na, &ex, &ne) < 0)
 		return -1;
-	}
 	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		"<title>tlsgate report</title><style>%s</style></head><body>\n", html_style);
 	fprintf(out, "<h1>tlsgate report</h1>\n<p>Events from %s to %s: %llu counted from %zu input(s)",
@@ -819,9 +827,7 @@ static int print_html(struct report_data *data, FILE *out)
 		fputs("</tr>\n", out);
 	}
 	fputs("</table>\n</body></html>\n", out);
-	free(doms);
-	free(accs);
-	free(ex);
+	rows_free(doms, accs, ex);
 	return 0;
 }
 
