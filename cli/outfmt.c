@@ -59,34 +59,56 @@ size_t outfmt_utf8_len(const unsigned char *s, size_t avail)
 	return n;
 }
 
-void outfmt_json_string(FILE *out, const char *s)
+/* What one ASCII byte becomes in an output form; NULL: itself. */
+typedef const char *escape_fn(unsigned char c, char buf[8]);
+
+/* Writes s with ASCII bytes passed through `escape`, well-formed UTF-8
+ * sequences as they are and each byte of a broken one as `invalid`. */
+static void put_escaped(FILE *out, const char *s, escape_fn *escape,
+			const char *invalid)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t len = strlen(s);
-	putc('"', out);
+	char buf[8];
+
 	for (size_t i = 0; i < len;) {
-		unsigned char c = p[i];
-		if (c == '"' || c == '\\') {
-			putc('\\', out);
-			putc(c, out);
+		if (p[i] < 0x80) {
+			const char *e = escape(p[i], buf);
+			if (e != NULL)
+				fputs(e, out);
+			else
+				putc(p[i], out);
 			i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(out, "\\u%04x", c);
-			i++;
-		} else if (c < 0x80) {
-			putc(c, out);
+			continue;
+		}
+		size_t n = outfmt_utf8_len(p + i, len - i);
+		if (n == 0) {
+			fputs(invalid, out);
 			i++;
 		} else {
-			size_t n = outfmt_utf8_len(p + i, len - i);
-			if (n == 0) {
-				fputs("\\ufffd", out);
-				i++;
-			} else {
-				fwrite(p + i, 1, n, out);
-				i += n;
-			}
+			fwrite(p + i, 1, n, out);
+			i += n;
 		}
 	}
+}
+
+static const char *json_escape(unsigned char c, char buf[8])
+{
+	if (c == '"')
+		return "\\\"";
+	if (c == '\\')
+		return "\\\\";
+	if (c < 0x20 || c == 0x7f) {
+		snprintf(buf, 8, "\\u%04x", c);
+		return buf;
+	}
+	return NULL;
+}
+
+void outfmt_json_string(FILE *out, const char *s)
+{
+	putc('"', out);
+	put_escaped(out, s, json_escape, "\\ufffd");
 	putc('"', out);
 }
 
@@ -106,37 +128,21 @@ void outfmt_csv_field(FILE *out, const char *s)
 	putc('"', out);
 }
 
+static const char *html_escape(unsigned char c, char buf[8])
+{
+	switch (c) {
+	case '&': return "&amp;";
+	case '<': return "&lt;";
+	case '>': return "&gt;";
+	case '"': return "&quot;";
+	case '\'': return "&#39;";
+	}
+	return c < 0x20 || c == 0x7f ? "?" : NULL;
+}
+
 void outfmt_html(FILE *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strlen(s);
-	for (size_t i = 0; i < len;) {
-		unsigned char c = p[i];
-		switch (c) {
-		case '&': fputs("&amp;", out); i++; continue;
-		case '<': fputs("&lt;", out); i++; continue;
-		case '>': fputs("&gt;", out); i++; continue;
-		case '"': fputs("&quot;", out); i++; continue;
-		case '\'': fputs("&#39;", out); i++; continue;
-		default: break;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			putc('?', out);
-			i++;
-		} else if (c < 0x80) {
-			putc(c, out);
-			i++;
-		} else {
-			size_t n = outfmt_utf8_len(p + i, len - i);
-			if (n == 0) {
-				fputs("&#xfffd;", out);
-				i++;
-			} else {
-				fwrite(p + i, 1, n, out);
-				i += n;
-			}
-		}
-	}
+	put_escaped(out, s, html_escape, "&#xfffd;");
 }
 
 char *outfmt_time_text(int64_t when, char *buf, size_t size)
