@@ -31,8 +31,8 @@ NOTICE_TEMPLATES := $(wildcard docs/templates/notice.*.txt)
 # them. The stamp holds the directory compiled in; it changes (and
 # notify.o is rebuilt) only when PREFIX does.
 TEMPLATE_DIR_STAMP := $(BUILD)/docs/template-dir
-$(BUILD)/cli/notify.o: CPPFLAGS += -DTG_TEMPLATE_DIR='"$(TEMPLATE_DIR)"'
-$(BUILD)/cli/notify.o: $(TEMPLATE_DIR_STAMP)
+$(BUILD)/cli/report/notify.o: CPPFLAGS += -DTG_TEMPLATE_DIR='"$(TEMPLATE_DIR)"'
+$(BUILD)/cli/report/notify.o: $(TEMPLATE_DIR_STAMP)
 .PHONY: template-dir-check
 template-dir-check:
 $(TEMPLATE_DIR_STAMP): template-dir-check

@@ -3,10 +3,10 @@
  */
 #include "arena.h"
 
-#include "policy_int.h"
-
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define BLOCK_SIZE (256 * 1024)
 #define MAX_BLOCK_SIZE (8 * 1024 * 1024)
@@ -16,6 +16,19 @@ struct tg_arena_block {
 	size_t size;
 	_Alignas(8) unsigned char data[];
 };
+
+/* Large tables are read at random: ask for huge pages so that a look-up
+ * costs cache misses, not TLB misses as well. Advisory only. */
+void tg_advise_huge(void *p, size_t size)
+{
+	const uintptr_t huge = 2u << 20;
+	if (size < 2 * huge)
+		return;
+	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t end = ((uintptr_t)p + size) & ~(huge - 1);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
 
 void tg_arena_init(struct tg_arena *arena)
 {

@@ -1,5 +1,6 @@
 /*
- * arena - a bump allocator for the strings of one policy snapshot.
+ * arena - a bump allocator for the strings of one policy snapshot, and the
+ * memory advice for the large tables of a snapshot.
  *
  * Everything allocated from an arena lives until tg_arena_free(); that is
  * the lifetime of the snapshot. Allocation failure returns NULL.
@@ -20,5 +21,10 @@ void tg_arena_init(struct tg_arena *arena);
 void tg_arena_free(struct tg_arena *arena);
 void *tg_arena_alloc(struct tg_arena *arena, size_t size);	/* 8-aligned */
 char *tg_arena_strndup(struct tg_arena *arena, const char *s, size_t len);
+
+/* Memory advice for large, randomly read tables (the arena's blocks and
+ * the policy's arrays): madvise(MADV_HUGEPAGE) for the 2 MiB pages inside
+ * [p, p + size). Advisory only; nothing fails. */
+void tg_advise_huge(void *p, size_t size);
 
 #endif

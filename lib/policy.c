@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "date.h"
@@ -54,19 +53,6 @@ int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
 					 tg_ascii_caseeq(subj->key, len, s, len)))
 			return (int32_t)(slot->subject - 1);
 	}
-}
-
-/* Large tables are read at random: ask for huge pages so that a look-up
- * costs cache misses, not TLB misses as well. Advisory only. */
-void tg_advise_huge(void *p, size_t size)
-{
-	const uintptr_t huge = 2u << 20;
-	if (size < 2 * huge)
-		return;
-	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-	uintptr_t end = ((uintptr_t)p + size) & ~(huge - 1);
-	if (end > start)
-		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
 }
 
 /* Makes room for n more elements in a growing array. */

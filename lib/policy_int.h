@@ -77,8 +77,6 @@ uint32_t tg_subject_hash_more(uint32_t h, const char *s, size_t len);
 /* Look-up of a subject by hash; -1 if absent. */
 int32_t tg_subject_find(const struct tg_policy *policy, const char *s,
 			size_t len, uint32_t hash);
-/* madvise(MADV_HUGEPAGE) for the 2 MiB pages inside [p, p + size). */
-void tg_advise_huge(void *p, size_t size);
 
 /* Starts loading the memory a look-up of `hash` will read first. */
 static inline void tg_subject_prefetch(const struct tg_policy *policy,

@@ -1,6 +1,6 @@
 #!/bin/sh
 # analyze - cppcheck and clang-tidy (bugprone-*, clang-analyzer-*; see
-# .clang-tidy) over lib/, cli/, postfix-policyd/ and dovecot-plugin/.
+# .clang-tidy) over lib/, cli/ (and its tool folders), postfix-policyd/ and dovecot-plugin/.
 #
 # Every finding must be fixed or answered: tests/analyze-suppressions.txt
 # holds one answer per known finding (file, check, a piece of the flagged
@@ -18,7 +18,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # with Dovecot's headers, gnu99 and its own config.h; the rest of
 # dovecot-plugin/ with the project's flags, like the build does.
 glue=$(grep -lE '^#include "(lib\.h|auth-common\.h)"' dovecot-plugin/*.c 2>/dev/null || true)
-srcs=$(ls lib/*.c cli/*.c postfix-policyd/*.c dovecot-plugin/*.c 2>/dev/null |
+srcs=$(ls lib/*.c cli/*.c cli/*/*.c postfix-policyd/*.c dovecot-plugin/*.c 2>/dev/null |
 	grep -vxF "$glue" || true)
 flags="-std=c11 -D_GNU_SOURCE -Ilib -Icli -Ipostfix-policyd -Idovecot-plugin"
 dc=/usr/lib/dovecot/dovecot-config

@@ -1,9 +1,11 @@
-# tests/ - unit tests (cmocka, one program per tests/unit/test-*.c) and the
-# end-to-end suite (pytest, tests/e2e) against real Dovecot and Postfix.
-UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+# tests/ - unit tests (cmocka, one program per tests/unit/test-*.c, and
+# per test-*.c in the folder of a cli tool, listed by that tool's build.mk
+# in UNIT_SRCS_CLI) and the end-to-end suite (pytest, tests/e2e) against
+# real Dovecot and Postfix. Every unit test runs in tests/unit.
+UNIT_SRCS := $(wildcard tests/unit/test-*.c) $(UNIT_SRCS_CLI)
 UNIT_TESTS += $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(TEST_ARCHIVES) $(LIBTLSGATE)
+$(UNIT_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_ARCHIVES) $(LIBTLSGATE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lssl -lcrypto -lz
 

@@ -1,14 +1,14 @@
 /*
- * probe_dialog - IMAP, POP3, SMTP and ManageSieve up to STARTTLS, as a
- * state machine over lines. See probe_dialog.h.
+ * probe/dialog - IMAP, POP3, SMTP and ManageSieve up to STARTTLS, as a
+ * state machine over lines. See dialog.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "probe_dialog.h"
-#include "probe_text.h"
+#include "dialog.h"
+#include "text.h"
 
 enum {
 	S_GREETING,

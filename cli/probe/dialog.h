@@ -1,5 +1,5 @@
 /*
- * probe_dialog - the plaintext part of each mail protocol as the probe
+ * probe/dialog - the plaintext part of each mail protocol as the probe
  * speaks it: read the greeting, learn the capabilities (IMAP CAPABILITY,
  * POP3 CAPA, SMTP EHLO, ManageSieve greeting), then ask for STARTTLS
  * (STLS for POP3) when it is offered. On implicit-TLS ports it only reads
@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "probe_target.h"
+#include "target.h"
 
 #define PROBE_DIALOG_MAX_LINES 100	/* lines in one multi-line reply */
 

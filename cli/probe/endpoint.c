@@ -1,13 +1,13 @@
 /*
- * probe_endpoint - one endpoint, start to finish. See probe_endpoint.h.
+ * probe/endpoint - one endpoint, start to finish. See endpoint.h.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "probe_endpoint.h"
-#include "probe_text.h"
+#include "endpoint.h"
+#include "text.h"
 
 const char *const probe_version_names[PROBE_NVERSIONS] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",

@@ -1,11 +1,11 @@
 /*
- * probe_endpoint - probing one endpoint (host, port, service): connect,
+ * probe/endpoint - probing one endpoint (host, port, service): connect,
  * speak the protocol up to STARTTLS (or do implicit TLS), verify the
  * certificate, then sweep TLSv1 ... TLSv1.3 one fresh connection each.
  *
  * The result holds facts only; probe_verdict judges them. Every network
  * step is bounded by the timeout in the options and every connection by
- * PROBE_SESSION_TIMEOUTS timeouts (see probe_net.h): an endpoint makes at
+ * PROBE_SESSION_TIMEOUTS timeouts (see net.h): an endpoint makes at
  * most 5 connections (main + 4 sweep), each costing at most one connect
  * timeout per address tried plus its session allowance. A server that
  * stays silent costs one timeout: without a greeting there is no sweep.
@@ -15,10 +15,10 @@
 
 #include <stdbool.h>
 
-#include "probe_dialog.h"
-#include "probe_net.h"
-#include "probe_target.h"
-#include "probe_tls.h"
+#include "dialog.h"
+#include "net.h"
+#include "target.h"
+#include "tls.h"
 
 #define PROBE_NVERSIONS 4	/* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
 

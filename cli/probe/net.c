@@ -1,6 +1,6 @@
 /*
- * probe_net - resolution, timed connect and bounded line I/O for the
- * probe. See probe_net.h.
+ * probe/net - resolution, timed connect and bounded line I/O for the
+ * probe. See net.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 
 #include <openssl/err.h>
 
-#include "probe_net.h"
+#include "net.h"
 
 int64_t probe_now_ms(void)
 {

@@ -1,5 +1,5 @@
 /*
- * probe_net - the probe's network layer: name resolution, connecting with
+ * probe/net - the probe's network layer: name resolution, connecting with
  * a timeout, and bounded line I/O over a socket or a TLS session on it.
  *
  * Every blocking step waits at most `timeout_ms` (the socket is

@@ -1,10 +1,10 @@
 /*
- * probe_output - text and JSON reports. See probe_output.h.
+ * probe/output - text and JSON reports. See output.h.
  */
 #include <string.h>
 
-#include "probe_output.h"
-#include "probe_verdict.h"
+#include "output.h"
+#include "verdict.h"
 
 static const char *style_name(const struct probe_result *r)
 {

@@ -1,7 +1,7 @@
 /*
- * probe_output - the probe report: readable lines per endpoint, or one
+ * probe/output - the probe report: readable lines per endpoint, or one
  * JSON document (--json). Everything printed that came from the peer has
- * already been cleaned to printable ASCII (probe_text); JSON strings are
+ * already been cleaned to printable ASCII (text.c); JSON strings are
  * escaped here all the same.
  */
 #ifndef TLSGATE_PROBE_OUTPUT_H
@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "probe_endpoint.h"
+#include "endpoint.h"
 
 void probe_print_text(FILE *out, const struct probe_result *r);
 void probe_print_summary(FILE *out, const struct probe_result *results, size_t n);

@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "probe_endpoint.h"
-#include "probe_output.h"
-#include "probe_verdict.h"
+#include "endpoint.h"
+#include "output.h"
+#include "verdict.h"
 
 #define PROBE_DEFAULT_TIMEOUT 10.0
 #define PROBE_DEFAULT_WARN_DAYS 30

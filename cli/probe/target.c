@@ -1,12 +1,12 @@
 /*
- * probe_target - services and endpoint arguments. See probe_target.h.
+ * probe/target - services and endpoint arguments. See target.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "probe_target.h"
+#include "target.h"
 
 static const struct probe_service services[] = {
 	{ "imap", PROBE_IMAP, PROBE_STARTTLS, 143 },

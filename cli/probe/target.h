@@ -1,5 +1,5 @@
 /*
- * probe_target - what `tlsgate probe` connects to: the mail services it
+ * probe/target - what `tlsgate probe` connects to: the mail services it
  * knows (protocol, TLS style, standard port) and the parsing of an
  * endpoint argument "[SERVICE://]HOST[:PORT]" (HOST: name, IPv4, or
  * [IPv6]; a bare IPv6 address without brackets has no port).

@@ -1,11 +1,11 @@
 /*
- * probe_text - safe quoting of peer text for the probe report. See
- * probe_text.h.
+ * probe/text - safe quoting of peer text for the probe report. See
+ * text.h.
  */
 #include <string.h>
 #include <strings.h>
 
-#include "probe_text.h"
+#include "text.h"
 
 static void mark_cut(char *out, size_t size)
 {

@@ -1,5 +1,5 @@
 /*
- * probe_text - making peer text safe to show: `tlsgate probe` quotes
+ * probe/text - making peer text safe to show: `tlsgate probe` quotes
  * greetings, error replies and certificate names in its report.
  *
  * Invariant: the output is always NUL-terminated printable ASCII (bytes

@@ -1,6 +1,6 @@
 /*
- * probe_tls - OpenSSL contexts, handshake and certificate facts for the
- * probe. See probe_tls.h.
+ * probe/tls - OpenSSL contexts, handshake and certificate facts for the
+ * probe. See tls.h.
  */
 #include <arpa/inet.h>
 #include <poll.h>
@@ -11,8 +11,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "probe_text.h"
-#include "probe_tls.h"
+#include "text.h"
+#include "tls.h"
 
 /* The first error of the OpenSSL queue as text, or the system error. */
 static void openssl_error(char *buf, size_t size, const char *what)

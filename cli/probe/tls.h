@@ -1,5 +1,5 @@
 /*
- * probe_tls - the probe's OpenSSL side: client contexts, the handshake
+ * probe/tls - the probe's OpenSSL side: client contexts, the handshake
  * over a probe_conn (non-blocking, bounded by the conn's timeout), and the
  * facts about the session and the server's certificate.
  *
@@ -24,7 +24,7 @@
 
 #include <openssl/ssl.h>
 
-#include "probe_net.h"
+#include "net.h"
 
 #define PROBE_VERIFY_MAX 8
 

@@ -1,13 +1,13 @@
 /*
- * probe_verdict - verdicts and reasons from probe facts. See
- * probe_verdict.h.
+ * probe/verdict - verdicts and reasons from probe facts. See
+ * verdict.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "probe_text.h"
-#include "probe_verdict.h"
+#include "text.h"
+#include "verdict.h"
 
 static void add(struct probe_result *r, enum probe_level level,
 		const char *fmt, ...) __attribute__((format(printf, 3, 4)));

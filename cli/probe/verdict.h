@@ -1,5 +1,5 @@
 /*
- * probe_verdict - judging probe facts: a verdict per endpoint with the
+ * probe/verdict - judging probe facts: a verdict per endpoint with the
  * reasons a person can act on, and the overall verdict and exit code.
  *
  * Rules (docs/probe.md has them for users):
@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "probe_endpoint.h"
+#include "endpoint.h"
 
 /* Exit codes of `tlsgate probe`. */
 #define PROBE_EXIT_READY 0

@@ -7,7 +7,8 @@
 #   make test-sanitize   unit + end-to-end suites built with ASan + UBSan
 #                        in $(BUILD)/sanitize (the normal build is untouched)
 #   make valgrind        unit tests under valgrind --error-exitcode=1
-#   make analyze         cppcheck + clang-tidy (tests/analyze.sh)
+#   make analyze         cppcheck + clang-tidy (tests/analyze.sh), and the
+#                        layering of lib/ (tests/layers.py)
 #
 # Fuzz binaries and the objects they link are built by clang with
 # -fsanitize=fuzzer-no-link,address,undefined into $(BUILD)/fuzz, apart
@@ -37,17 +38,17 @@ FUZZ_NAMES += policyd
 FUZZ_MAXLEN_policyd := 40000
 FUZZ_OBJS_policyd := $(FUZZ_DIR)/obj/postfix-policyd/request.o
 endif
-ifneq ($(wildcard cli/logscan.h),)
+ifneq ($(wildcard cli/report/logscan.h),)
 FUZZ_NAMES += report
 FUZZ_MAXLEN_report := 16384
-FUZZ_OBJS_report := $(FUZZ_DIR)/obj/cli/logscan.o
+FUZZ_OBJS_report := $(FUZZ_DIR)/obj/cli/report/logscan.o
 FUZZ_LIBS_report := -lz
 endif
 
-ifneq ($(wildcard cli/probe_dialog.h),)
+ifneq ($(wildcard cli/probe/dialog.h),)
 FUZZ_NAMES += probe
 FUZZ_MAXLEN_probe := 8192
-FUZZ_OBJS_probe := $(FUZZ_DIR)/obj/cli/probe_dialog.o $(FUZZ_DIR)/obj/cli/probe_text.o
+FUZZ_OBJS_probe := $(FUZZ_DIR)/obj/cli/probe/dialog.o $(FUZZ_DIR)/obj/cli/probe/text.o
 endif
 
 ifneq ($(wildcard dovecot-plugin/tgdc.h),)
@@ -136,5 +137,6 @@ valgrind: $(UNIT_TESTS)
 	echo "unit test programs failing under valgrind: $$failed"; test $$failed = 0
 
 # ---- static analysis ----------------------------------------------------
-analyze:
+analyze: all
 	tests/analyze.sh
+	BUILD=$(BUILD) $(PYTHON) tests/layers.py

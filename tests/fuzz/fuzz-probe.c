@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe_dialog.h"
+#include "probe/dialog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "event.h"
-#include "logscan.h"
+#include "report/logscan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "probe_dialog.h"
+#include "probe/dialog.h"
 
 struct dialog_case {
 	const char *label;

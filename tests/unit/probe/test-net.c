@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "probe_net.h"
+#include "probe/net.h"
 
 static int peer_fd;
 

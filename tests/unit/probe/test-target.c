@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "probe_target.h"
-#include "probe_text.h"
+#include "probe/target.h"
+#include "probe/text.h"
 
 struct target_case {
 	const char *spec;

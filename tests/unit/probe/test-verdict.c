@@ -15,8 +15,8 @@
 
 #include <openssl/x509_vfy.h>
 
-#include "probe_output.h"
-#include "probe_verdict.h"
+#include "probe/output.h"
+#include "probe/verdict.h"
 
 static void good_result(struct probe_result *r, const char *service)
 {

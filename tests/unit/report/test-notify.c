@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "mime.h"
+#include "report/mime.h"
 
 static void test_qp_roundtrip(void **state)
 {

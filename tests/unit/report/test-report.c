@@ -18,10 +18,10 @@
 
 #include "cli.h"
 #include "date.h"
-#include "logscan.h"
-#include "outfmt.h"
+#include "report/logscan.h"
+#include "report/outfmt.h"
 #include "policy.h"
-#include "tally.h"
+#include "report/tally.h"
 
 /* 2026-11-29 12:00:00 UTC */
 #define REF ((time_t)1795953600)
