@@ -32,5 +32,6 @@ int cmd_explain(int argc, char **argv, const struct cli_context *ctx);
 int cmd_report(int argc, char **argv, const struct cli_context *ctx);
 int cmd_notify(int argc, char **argv, const struct cli_context *ctx);
 int cmd_probe(int argc, char **argv, const struct cli_context *ctx);
+int cmd_autoconfig(int argc, char **argv, const struct cli_context *ctx);
 
 #endif
