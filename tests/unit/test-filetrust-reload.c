@@ -188,7 +188,10 @@ static void age(const char *name)
 static enum tg_verdict verdict_for(struct tg_holder *h, const char *user)
 {
 	struct tg_decision d;
-	struct tg_login login = { user, TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1, false };
+	struct tg_login login = {
+		.user = user, .service = TG_SERVICE_IMAP, .tls = TG_TLS_NONE,
+		.today = 20261129, .mode_override = -1,
+	};
 	tg_decide(tg_holder_current(h), &login, &d);
 	return d.verdict;
 }
