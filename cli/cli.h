@@ -18,12 +18,16 @@
 struct cli_context {
 	const char *config_path;	/* -c; NULL: the default, if present */
 	const char *policy_path;	/* --policy: no config file needed */
+	int no_config;			/* --no-config: never read the default */
 	const char *progname;
 };
 
 /* Fills cfg from -c / --policy / the default configuration file. Prints
  * every error to stderr and returns -1 on failure. */
 int cli_load_config(const struct cli_context *ctx, struct tg_config *cfg);
+/* Whether a configuration or policy is to be loaded at all: one was named,
+ * or the default file exists and --no-config was not given. */
+int cli_has_config(const struct cli_context *ctx);
 /* Prints each collected error on its own line to stderr. */
 void cli_print_errors(const struct tg_errors *errs);
 
