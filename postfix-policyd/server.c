@@ -77,6 +77,7 @@ struct pd_server {
 	size_t conn_count;
 	bool stopping;
 	bool forced_reload;	/* a SIGHUP reload is under way */
+	bool reload_again;	/* a SIGHUP came while a load ran */
 	time_t stop_deadline;
 	unsigned long refused;		/* over max_connections, not logged yet */
 	time_t today_at;		/* time() the cached day is for */
@@ -529,16 +530,30 @@ static void report_reload(struct pd_server *srv, int r, struct tg_errors *errs)
  * starts one when the files changed. Reading a large policy takes up to
  * a second: it runs in a thread, and requests are answered from the old
  * policy meanwhile. */
+static void reload_now(struct pd_server *srv);
+
 static void poll_reload(struct pd_server *srv, time_t now)
 {
 	struct tg_errors errs;
 	tg_errors_init(&errs);
-	report_reload(srv, tg_holder_poll_async(srv->holder, now, 1, &errs), &errs);
+	int r = tg_holder_poll_async(srv->holder, now, 1, &errs);
+	report_reload(srv, r, &errs);
 	tg_errors_clear(&errs);
+	if (r != 0 && srv->reload_again) {
+		srv->reload_again = false;
+		reload_now(srv);
+	}
 }
 
+/* A SIGHUP that comes while a load runs is not lost: that load may have
+ * read the files before the change the SIGHUP announces, so another one
+ * follows it. */
 static void reload_now(struct pd_server *srv)
 {
+	if (tg_holder_loading(srv->holder)) {
+		srv->reload_again = true;
+		return;
+	}
 	srv->forced_reload = true;
 	if (tg_holder_start_reload(srv->holder) == 0)
 		return;

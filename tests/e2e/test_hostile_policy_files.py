@@ -46,9 +46,9 @@ def clean_policy_dir(daemon):
             entry.unlink()
     os.chmod(daemon.policy_dir, 0o755)
     daemon.write_policy("a.conf", POLICY_A)
-    mark = daemon.mark()
-    daemon.reload()
-    daemon.wait_log(r"reloading|reloaded", since=mark)
+    # wait for the load to finish, not to start: the next test's reload
+    # must not see this one's "reloaded" line as its own
+    reload_works(daemon)
     daemon.check_healthy()
 
 
@@ -168,6 +168,36 @@ def test_hundred_megabyte_file(daemon):
     assert daemon.ask("bob@example.org").startswith(REJECT)
     daemon.check_healthy(rss_slack_kb=64 * 1024)
     assert took < 30, f"reload of 100 MB took {took:.1f} s"
+
+
+def test_sighup_during_a_load_is_not_lost(daemon):
+    """A SIGHUP while a load runs: that load may have read the directory
+    before the change, so another load follows and the change is in force
+    when its "reloaded" line appears."""
+    block = ("# " + "x" * 97 + "\n").encode() * 10000          # 1 MB of comments
+    with open(daemon.policy_dir / "c-big.conf", "wb") as f:
+        for _ in range(100):
+            f.write(block)
+    os.chmod(daemon.policy_dir / "c-big.conf", 0o644)
+    mark = daemon.mark()
+    daemon.reload()
+    daemon.wait_log(r"SIGHUP: reloading", since=mark)
+    daemon.write_policy("b.conf", NEW_RULE)
+    daemon.reload()
+    ms_wait(lambda: daemon.log_text(mark).count("SIGHUP: reloading") == 2, "second SIGHUP")
+    ms_wait(lambda: daemon.log_text(mark).count("policy reloaded from") == 2,
+            "a load for each SIGHUP")
+    log = daemon.log_text(mark)
+    # the second SIGHUP came while the first load ran
+    assert log.index("policy reloaded from") > log.rindex("SIGHUP: reloading"), log
+    assert daemon.ask("bob@example.org").startswith(REJECT)
+
+
+def ms_wait(pred, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def test_oversized_line_reported(daemon):
