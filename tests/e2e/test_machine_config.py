@@ -93,3 +93,11 @@ def test_dovecot_and_postfix_defaults_would_be_read():
     assert cp.returncode != 0 and "/etc/dovecot/dovecot.conf line 2" in cp.stderr, cp
     cp = run("postconf", "-h", "queue_directory")
     assert cp.returncode != 0 and "inet_interfaces" in cp.stderr, cp
+
+
+def test_installed_programs_would_fail():
+    """Control: an installed tlsgate (PATH, /usr/local) is a program that
+    exits 99; the tests run the build's own programs by path."""
+    for cmd in (["tlsgate", "check"], ["/usr/local/sbin/tlsgate-policyd", "-f"]):
+        cp = run(*cmd)
+        assert cp.returncode == 99 and "an installed program was run" in cp.stderr, cp
