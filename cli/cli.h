@@ -19,6 +19,7 @@
 struct cli_context {
 	const char *config_path;	/* -c; NULL: the default, if present */
 	const char *policy_path;	/* --policy: no config file needed */
+	int no_config;			/* --no-config: never read the default */
 	const char *progname;
 };
 
@@ -28,6 +29,9 @@ int cli_load_config(const struct cli_context *ctx, struct tg_config *cfg);
 /* --at of check and explain: a day YYYY-MM-DD (judged at noon) or a moment
  * YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]. Fills today and now; -1 if neither. */
 int cli_parse_at(const char *s, int32_t *today, int64_t *now);
+/* Whether a configuration or policy is to be loaded at all: one was named,
+ * or the default file exists and --no-config was not given. */
+int cli_has_config(const struct cli_context *ctx);
 /* Prints each collected error on its own line to stderr. */
 void cli_print_errors(const struct tg_errors *errs);
 

@@ -36,6 +36,13 @@ void cli_print_errors(const struct tg_errors *errs)
 		fprintf(stderr, "(%zu more errors not shown)\n", errs->dropped);
 }
 
+int cli_has_config(const struct cli_context *ctx)
+{
+	if (ctx->config_path != NULL || ctx->policy_path != NULL)
+		return 1;
+	return !ctx->no_config && access(TG_DEFAULT_CONFIG, F_OK) == 0;
+}
+
 int cli_load_config(const struct cli_context *ctx, struct tg_config *cfg)
 {
 	struct tg_errors errs;
@@ -49,6 +56,10 @@ int cli_load_config(const struct cli_context *ctx, struct tg_config *cfg)
 			return -1;
 		}
 		return 0;
+	}
+	if (ctx->no_config && ctx->config_path == NULL) {
+		fprintf(stderr, "tlsgate: --no-config: give --policy PATH\n");
+		return -1;
 	}
 	const char *path = ctx->config_path ? ctx->config_path : TG_DEFAULT_CONFIG;
 	if (ctx->config_path == NULL && access(path, F_OK) != 0) {

@@ -1,7 +1,7 @@
 /*
  * main - `tlsgate`: global options, then one subcommand.
  *
- *   tlsgate [-c CONF | --policy PATH] COMMAND [ARGS]
+ *   tlsgate [-c CONF | --policy PATH | --no-config] COMMAND [ARGS]
  *
  * Exit status: as the subcommand says; 2 for usage errors here.
  */
@@ -29,10 +29,11 @@ static const struct {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: tlsgate [-c CONF | --policy PATH] COMMAND [ARGS]\n"
+		"usage: tlsgate [-c CONF | --policy PATH | --no-config] COMMAND [ARGS]\n"
 		"\n"
 		"  -c CONF         configuration file (default " TG_DEFAULT_CONFIG ")\n"
 		"  --policy PATH   use this policy file or directory, no configuration file\n"
+		"  --no-config     never read " TG_DEFAULT_CONFIG "\n"
 		"  -h, --help      this help; COMMAND --help for a command's own\n"
 		"\n"
 		"commands:\n");
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 			ctx.policy_path = argv[++i];
 		} else if (strncmp(arg, "--policy=", 9) == 0) {
 			ctx.policy_path = arg + 9;
+		} else if (strcmp(arg, "--no-config") == 0) {
+			ctx.no_config = 1;
 		} else {
 			fprintf(stderr, "tlsgate: unknown or incomplete option '%s'\n", arg);
 			usage(stderr);
@@ -66,6 +69,10 @@ int main(int argc, char **argv)
 	}
 	if (ctx.config_path != NULL && ctx.policy_path != NULL) {
 		fprintf(stderr, "tlsgate: give -c or --policy, not both\n");
+		return 2;
+	}
+	if (ctx.config_path != NULL && ctx.no_config) {
+		fprintf(stderr, "tlsgate: give -c or --no-config, not both\n");
 		return 2;
 	}
 	if (i >= argc) {

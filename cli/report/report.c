@@ -61,8 +61,7 @@ int report_collect(const struct cli_context *ctx, const struct report_input *in,
 		t->only_domain = d;
 	}
 
-	if (ctx->config_path != NULL || ctx->policy_path != NULL ||
-	    access(TG_DEFAULT_CONFIG, F_OK) == 0) {
+	if (cli_has_config(ctx)) {
 		struct tg_config cfg;
 		if (cli_load_config(ctx, &cfg) < 0) {
 			tg_config_free(&cfg);
@@ -850,8 +849,9 @@ static void report_usage(FILE *out)
 		"  --json | --csv              machine-readable output instead of the text tables\n"
 		"  --html FILE                 write a self-contained HTML page to FILE\n"
 		"\n"
-		"With -c/--policy (or " TG_DEFAULT_CONFIG ") the policy decides who would break\n"
-		"and which exemptions are expired or unused; see docs/report.md.\n");
+		"With -c/--policy (or " TG_DEFAULT_CONFIG ", unless --no-config) the policy\n"
+		"decides who would break and which exemptions are expired or unused; without\n"
+		"one, the verdicts in the events do; see docs/report.md.\n");
 }
 
 int cmd_report(int argc, char **argv, const struct cli_context *ctx)

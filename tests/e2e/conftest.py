@@ -10,6 +10,11 @@ Fixtures
   tgtest_module           session: path of a compiled tiny test passdb module
                           (testmod/passdb_tgtest.c); skips if it cannot build
 
+The session runs in a private mount namespace where /etc/tlsgate,
+/etc/dovecot/dovecot.conf and /etc/postfix/main.cf are planted, unusable
+files (machine_isolation.py): a test that read the machine's configuration
+instead of its own would fail.
+
 make_stack(**kw): keyword args of mailstack.Stack (postfix=, dovecot_kw=,
 postfix_kw=, cert=, ca=) plus name= for the directory name, start=False to
 get it unstarted (e.g. to add users or change settings first).
@@ -29,6 +34,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import machine_isolation  # noqa: E402
 import mailstack  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -69,6 +75,9 @@ def pytest_configure(config):
     global _run_lock
     if os.geteuid() != 0:
         raise pytest.UsageError("the e2e tests must run as root (they start Dovecot/Postfix)")
+    # Nothing of the machine's own tlsgate/Dovecot/Postfix configuration may
+    # leak in: the session sees planted, unusable files in their place.
+    machine_isolation.isolate()
     if config.option.basetemp or hasattr(config, "workerinput"):
         return
     E2E_ROOT.mkdir(mode=0o711, exist_ok=True)

@@ -870,6 +870,15 @@ plugin {{
         if self.proc is None or self.proc.poll() is not None:
             return "dovecot exited"
         m = self.search_log(r"^.*(?:auth|master|config): (?:Fatal|Error): .*$")
+        if m and "command startup failed" in m.group(0):
+            # The master's note can come before the process's own reason,
+            # which travels through the log process: wait a moment for it.
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                own = self.search_log(r"^.*(?:auth|config): (?:Fatal|Error): .*$")
+                if own:
+                    return own.group(0)
+                time.sleep(0.05)
         return m.group(0) if m else None
 
     @property
@@ -1129,8 +1138,10 @@ smtpd_junk_command_limit = 1000
 """
 
     def write_config(self) -> None:
-        if not self.config_dir.exists():
-            shutil.copytree("/etc/postfix", self.config_dir)
+        # Only main.cf and master.cf are read from here; the rest of what
+        # Postfix reads comes from meta_directory (the package's files).
+        # Nothing of an admin's /etc/postfix is copied.
+        self.config_dir.mkdir(exist_ok=True)
         (self.config_dir / "main.cf").write_text(self.main_cf())
         (self.config_dir / "master.cf").write_text(self.master_cf())
         # The postfix command sleeps ~2 s when main.cf was modified within the

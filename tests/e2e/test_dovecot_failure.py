@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,13 +105,49 @@ def test_refusal_timing_and_penalty_like_wrong_password(stack_factory, tmp_path_
     assert abs(t_after_refusal - t_after_wrong) < 1.0
 
 
+# One allocator arena: the loader thread would otherwise get an arena of its
+# own, whose address space reservation (64 MB, more or less free) depends
+# on the machine and would hide how much a second copy of the policy needs.
+ONE_ARENA = "import_environment = $import_environment MALLOC_ARENA_MAX=1\n"
+
+
+def vm_size(pid: int) -> int:
+    """The process's address space in bytes (what vsz_limit caps)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmSize:\s+(\d+) kB$", status, re.M).group(1)) * 1024
+
+
 def test_reload_out_of_memory_keeps_policy(stack_factory, tmp_path_factory):
-    # vsz_limit fits one copy of this policy, not the two a reload needs
+    """A reload that runs out of memory keeps the old policy in force.
+
+    The limit is measured on this machine, not assumed: a first instance,
+    unlimited, gives the auth process's size with a one-rule policy and
+    with the big one; the second instance runs with vsz_limit = that size
+    plus half of what the big policy took, which fits one copy of it but
+    not the two a reload holds at once."""
     big = f"require @{D}\n" + "".join(f"off user{i}@{D}\n" for i in range(150000))
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-oom-measure", f"require @{D}\n",
+                       config_extra="service auth {\n  vsz_limit = 0\n}\n" + ONE_ARENA)
+    d = st.dovecot
+    pid = d.auth_pid()
+    assert login(st, f"alice@{D}")[0][0] == "NO"
+    small = vm_size(pid)
+    mark = d.log_mark()
+    st.policy.write("main.conf", big)
+    ms.wait_for(lambda: login(st, f"alice@{D}") and "(150001 mode rules" in d.log(mark), 30,
+                what="big policy loaded")
+    assert d.auth_pid() == pid
+    loaded = vm_size(pid)
+    one_copy = loaded - small
+    assert one_copy >= 8 << 20, f"the big policy took only {one_copy} bytes"
+    st.stop()
+
+    limit_kb = (loaded + one_copy // 2) // 1024
     st = start_dovecot(stack_factory, tmp_path_factory, "tg-oom", big,
-                       config_extra="service auth {\n  vsz_limit = 40M\n}\n")
+                       config_extra=f"service auth {{\n  vsz_limit = {limit_kb}k\n}}\n" + ONE_ARENA)
     d = st.dovecot
     d.wait_log(r"tlsgate passdb: policy loaded from .*150001 mode rules")
+    pid = d.auth_pid()
     assert login(st, f"alice@{D}")[0][0] == "NO"
     mark = d.log_mark()
     st.policy.write("main.conf", big + f"off alice@{D}\n")
@@ -120,3 +157,4 @@ def test_reload_out_of_memory_keeps_policy(stack_factory, tmp_path_factory):
     assert "main.conf: out of memory" in log
     assert "the previous policy stays in force" in log
     assert login(st, f"alice@{D}")[0] == ("NO", f"[PRIVACYREQUIRED] {MESSAGE}")
+    assert d.auth_pid() == pid			# refused by the old policy, not by a new process

@@ -77,7 +77,7 @@ def test_retried_request_counted_once_in_report(daemon, tmp_path):
     log = tmp_path / "mail.log"
     log.write_text("".join(f"Nov 29 10:00:{i:02d} mx tlsgate-policyd[{i}]: {l.split(': ', 1)[1]}\n"
                            for i, l in enumerate(events)))
-    out = subprocess.run([str(TLSGATE), "report", "--json", str(log)],
+    out = subprocess.run([str(TLSGATE), "--no-config", "report", "--json", str(log)],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

@@ -369,18 +369,35 @@ def test_install_md_spawn_setup_works(tmp_path_factory, stack_factory):
     master = master.replace("user=tlsgate", "user=nobody")  # exists everywhere
     restrictions = re.search(r"smtpd_recipient_restrictions =\s*(.*)", main, re.S).group(1)
     limit = re.search(r"^tlsgate_time_limit = \S+", main, re.M).group(0)
+    ms.make_traversable(d)
+    # spawn(8) runs the program as `nobody`: it must be able to
+    cp = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                         BUILD / "tlsgate-policyd", "-c", conf, "--help"],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, f"nobody cannot run {BUILD / 'tlsgate-policyd'}: {cp}"
+    # The program's stderr is Postfix's socket: a sanitizer report there
+    # would read as a broken reply (default_action=DUNNO, then 250). Under
+    # make test-sanitize, reports go to files, which must stay absent.
+    reports = d / "sanitizer"
+    reports.mkdir(mode=0o1777)
+    reports.chmod(0o1777)
+    san = (f"ASAN_OPTIONS=log_path={reports}/asan:detect_leaks=1 "
+           f"UBSAN_OPTIONS=log_path={reports}/ubsan:print_stacktrace=1")
     st = stack_factory(name="spawn", start=False,
                        postfix_kw=dict(master_extra=master,
                                        recipient_restrictions=" ".join(restrictions.split()),
-                                       main_extra=limit + "\n"))
+                                       main_extra=f"{limit}\nexport_environment = "
+                                                  f"TZ MAIL_CONFIG LANG {san}\n"))
     st.add_user("alice@example.test", "alice-pw")
     st.start()
-    ms.make_traversable(d)
     with st.smtp("submission", "plain") as c:
         assert c.try_login("alice@example.test", "alice-pw")[0] == 235  # no module here
         replies = c.send_simple("alice@example.test", ["alice@example.test"])
-    assert replies[1][0] == 530 and "TLS please" in replies[1][1], replies
+    assert replies[1][0] == 530 and "TLS please" in replies[1][1], \
+        (replies, st.postfix.log()[-3000:], {p.name: p.read_text() for p in reports.iterdir()})
     with st.smtp("submission", "starttls") as c:
         assert c.try_login("alice@example.test", "alice-pw")[0] == 235
         replies = c.send_simple("alice@example.test", ["alice@example.test"])
     assert [r[0] for r in replies] == [250, 250, 250], replies
+    st.stop()					# the spawned programs exit (leak check)
+    assert not list(reports.iterdir()), {p.name: p.read_text() for p in reports.iterdir()}

@@ -97,8 +97,7 @@ endef
 $(FUZZ_NAMES:%=fuzz-run-%): fuzz-run-%: $(FUZZ_DIR)/fuzz-%
 	$(call fuzz_run,$*,$(FUZZ_RUN_SECONDS))
 
-fuzz: FUZZ_RUN_SECONDS = $(FUZZ_SECONDS)
-fuzz: $(FUZZ_BINS)
+fuzz: deps
 	$(MAKE) --no-print-directory $(FUZZ_NAMES:%=fuzz-run-%) FUZZ_RUN_SECONDS=$(FUZZ_SECONDS)
 
 fuzz-smoke: $(FUZZ_BINS)
@@ -108,17 +107,22 @@ fuzz-smoke: $(FUZZ_BINS)
 # The unit and end-to-end suites built with ASan + UBSan in a build tree of
 # their own, so that the normal objects are neither reused nor replaced.
 # The e2e tests find the binaries through TLSGATE_BUILD. The Dovecot module
-# cannot be loaded by a Dovecot that is not built with ASan: tests that
-# need it skip with that reason (TLSGATE_SANITIZE is set).
+# cannot be loaded by a Dovecot that is not built with ASan: the tests of
+# the module load the normal build's (build/dovecot-plugin), the ones that
+# install or demo a build skip (TLSGATE_SANITIZE is set).
 # The e2e tests (tests/e2e/hostile_daemon.py) run the binaries of the
 # build tree in use, and know when they are sanitized.
 export TLSGATE_BUILD := $(abspath $(BUILD))
 ifneq ($(SANITIZE),)
 export TLSGATE_SANITIZE := $(SANITIZE)
 endif
+# Self-sufficient from a fresh clone: the packages, then the normal build
+# (its Dovecot module is the one the e2e tests load, see above), then the
+# sanitized build and its suites.
 SANITIZE_BUILD ?= $(BUILD)/sanitize
 SANITIZE_WITH ?= address,undefined
-test-sanitize:
+test-sanitize: deps
+	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory unit SANITIZE=$(SANITIZE_WITH) BUILD=$(SANITIZE_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) --no-print-directory e2e SANITIZE=$(SANITIZE_WITH) BUILD=$(SANITIZE_BUILD)
@@ -128,7 +132,11 @@ test-sanitize:
 VALGRIND ?= valgrind
 VALGRIND_FLAGS ?= --quiet --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no
-valgrind: $(UNIT_TESTS)
+valgrind: deps
+	$(MAKE) --no-print-directory valgrind-run
+
+.PHONY: valgrind-run
+valgrind-run: $(UNIT_TESTS)
 	@failed=0; for t in $(UNIT_TESTS); do \
 		echo "== valgrind $$t"; \
 		(cd tests/unit && $(VALGRIND) $(VALGRIND_FLAGS) ../../$$t > /dev/null) \

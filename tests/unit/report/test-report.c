@@ -518,7 +518,8 @@ static void test_cmd_report_outputs(void **state)
 		fprintf(f, "%s\n", sample_lines[i]);
 	fclose(f);
 
-	struct cli_context ctx = { .progname = "tlsgate" };
+	/* --no-config: this machine's /etc/tlsgate is never read */
+	struct cli_context ctx = { .progname = "tlsgate", .no_config = 1 };
 	char *argv_html[] = { "report", "--html", html, log, NULL };
 	assert_int_equal(cmd_report(4, argv_html, &ctx), 0);
 	static char page[65536];
