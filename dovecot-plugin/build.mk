@@ -51,6 +51,10 @@ else
 DOVECOT_PLUGIN_DIR := $(BUILD)/dovecot-$(or $(DOVECOT_VERSION),unknown)
 endif
 DOVECOT_PLUGIN := $(DOVECOT_PLUGIN_DIR)/libauthdb_tlsgate.so
+# For the tools that start a throwaway Dovecot (make demo, bench-dovecot):
+# the harness runs the Dovecot installed at this prefix (tests/e2e/dovecot24.py).
+DOVECOT_HARNESS_ENV := $(if $(filter $(BUILD)/dovecot-plugin,$(DOVECOT_PLUGIN_DIR)),,\
+	TLSGATE_DOVECOT=$(abspath $(dir $(abspath $(DOVECOT_CONFIG)))../..))
 DOVECOT_SETTINGS_PLUGIN :=
 
 DOVECOT_GLUE_CFLAGS := $(DOVECOT_CFLAGS) $(DOVECOT_INCLUDE) -Idovecot-plugin \

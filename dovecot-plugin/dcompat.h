@@ -46,6 +46,12 @@ dcompat_passdb_create_fn(pool_t pool, const char *config_path);
 #include "settings.h"
 #include "settings-tlsgate.h"
 
+/* The only symbol of the module that 2.3 lacks. Weak, so that a 2.3 auth
+ * process can dlopen() a 2.4 build and reject it with its clear "Module is
+ * for different ABI version" message instead of a dlopen() error; it is
+ * only called once the ABI check passed (tests/e2e/test_dovecot24.py). */
+#pragma weak settings_get
+
 /* "secured": conn_secured since 2.4 (the wire is unchanged). */
 static inline enum tgdc_secured
 dcompat_secured(const struct auth_request *request)
