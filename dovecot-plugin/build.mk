@@ -32,7 +32,9 @@ ALL_TARGETS += $(DOVECOT_PLUGIN_ARCHIVE)
 
 ifneq ($(wildcard $(DOVECOT_CONFIG)),)
 dovecot_config_var = $(shell . $(abspath $(DOVECOT_CONFIG)) && printf '%s' "$$$(1)")
-DOVECOT_CFLAGS := $(call dovecot_config_var,DOVECOT_CFLAGS)
+# (without 2.4's -DTEST_DIR="$(abs_top_builddir)/.test", meant for its own
+# test programs, which the shell would try to run as a command)
+DOVECOT_CFLAGS := $(filter-out -DTEST_DIR=%,$(call dovecot_config_var,DOVECOT_CFLAGS))
 DOVECOT_INCLUDE := $(call dovecot_config_var,LIBDOVECOT_INCLUDE)
 DOVECOT_INCLUDEDIR := $(call dovecot_config_var,dovecot_pkgincludedir)
 DOVECOT_MODULEDIR := $(call dovecot_config_var,dovecot_moduledir)
