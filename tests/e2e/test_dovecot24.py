@@ -138,3 +138,17 @@ def test_24_module_in_23_fails_with_abi_message(v24, stack_factory, tmp_path_fac
     d, detail = start_expecting_auth_failure(stack_factory, "tg-abi-24in23",
                                              dovecot24.SYSTEM, only, passdb)
     assert_abi_refusal_without_crash(d, detail, "2.4.", "2.3.")
+
+
+def test_documented_24_passdb_is_the_tested_one():
+    """docs/dovecot.md's 2.4 tlsgate passdb is what the suite runs on 2.4
+    (the harness's translation of the 2.3 block), up to the order of lines."""
+    from dovecot_tlsgate import passdb_block
+    doc = (REPO / "docs" / "dovecot.md").read_text()
+    m = re.search(r"^passdb tlsgate \{\n(.*?)^\}", doc, re.M | re.S)
+    assert m, "no `passdb tlsgate {` block in docs/dovecot.md"
+    documented = sorted(line.strip() for line in m.group(1).splitlines())
+    tested = dovecot24.translate(passdb_block(Path("/etc/tlsgate/tlsgate.conf")))
+    t = re.search(r"^passdb tlsgate \{\n(.*?)^\}", tested, re.M | re.S)
+    assert t, tested
+    assert sorted(line.strip() for line in t.group(1).splitlines()) == documented
