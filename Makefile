@@ -64,8 +64,10 @@ deps:
 	tests/install-deps
 
 # The suite: unit tests, static analysis, a short run of every fuzz target,
-# then the end-to-end tests against real Dovecot and Postfix.
+# then the end-to-end tests against real Dovecot (Debian's 2.3, and the
+# vendored 2.4.4 that tests/dovecot24-setup builds once) and Postfix.
 test: deps
+	tests/dovecot24-setup
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) analyze

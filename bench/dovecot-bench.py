@@ -23,7 +23,9 @@ login and the 99th percentile.
 
 Usage: bench/dovecot-bench.py [--clients K] [--seconds S] [--rounds R]
        [--accounts N] [--decide-bench PATH] [--auth-only] [--no-log-tls]
-Needs root (it starts Dovecot) and build/dovecot-plugin/libauthdb_tlsgate.so.
+Needs root (it starts Dovecot) and build/dovecot-plugin/libauthdb_tlsgate.so
+(with $TLSGATE_DOVECOT=PREFIX: that Dovecot and build/dovecot-VERSION/, see
+bench/dovecot.mk).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 # policy), alternating, login latency during policy reloads, and the time
 # the module itself adds to a login (bench/dovecot-decide-bench.c), all in
 # bench/dovecot-bench.py. Options:
-# DOVECOT_BENCH_ARGS="--clients K --seconds S --rounds R --accounts N".
+# DOVECOT_BENCH_ARGS="--clients K --seconds S --rounds R --accounts N";
+# DOVECOT_CONFIG=PREFIX/lib/dovecot/dovecot-config: against that Dovecot
+# (e.g. the 2.4.4 of tests/dovecot24-setup) instead of Debian's.
 DOVECOT_BENCH_ARGS ?=
 DOVECOT_DECIDE_BENCH := $(BUILD)/bench/dovecot-decide-bench
 
@@ -14,6 +16,6 @@ $(DOVECOT_DECIDE_BENCH): $(BUILD)/bench/dovecot-decide-bench.o $(DOVECOT_PLUGIN_
 
 .PHONY: bench-dovecot
 bench-dovecot: $(DOVECOT_PLUGIN) $(DOVECOT_DECIDE_BENCH)
-	$(PYTHON) bench/dovecot-bench.py --decide-bench $(DOVECOT_DECIDE_BENCH) $(DOVECOT_BENCH_ARGS)
+	$(DOVECOT_HARNESS_ENV) $(PYTHON) bench/dovecot-bench.py --decide-bench $(DOVECOT_DECIDE_BENCH) $(DOVECOT_BENCH_ARGS)
 
 BENCH_TARGETS += bench-dovecot

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import dovecot24
 import mailstack as ms
 
 # The configured message; the demo checks that refused clients see it.
@@ -32,7 +33,11 @@ def artifacts(build: Path) -> dict[str, Path]:
 
 
 def dovecot_module(build: Path) -> Path:
-    return build / "dovecot-plugin" / "libauthdb_tlsgate.so"
+    """The module built for the Dovecot the demo runs ($TLSGATE_DOVECOT or
+    Debian's; dovecot-plugin/build.mk names the folders)."""
+    inst = dovecot24.selected()
+    sub = "dovecot-plugin" if inst == dovecot24.SYSTEM else f"dovecot-{inst.version}"
+    return build / sub / "libauthdb_tlsgate.so"
 
 
 def tlsgate_conf(policy_dir: Path, policyd_port: int) -> str:
@@ -55,7 +60,8 @@ unauthenticated = dunno
 def dovecot_passdb(conf: Path) -> str:
     """The tlsgate passdb as docs/dovecot.md has it, after the real one
     (which the harness writes with result_success = continue-ok): it runs
-    only once the password was verified."""
+    only once the password was verified. (For Dovecot 2.4 the harness
+    writes it in 2.4's syntax: `passdb tlsgate { ... tlsgate_config = }`.)"""
     return f"""\
 passdb {{
   driver = tlsgate

@@ -2,7 +2,10 @@
 # scenario; `make demo-up` / `make demo-down`: the same sandbox kept
 # running for a real mail client. Everything is written below build/demo.
 DEMO_DIR ?= $(BUILD)/demo
-DEMO_RUN := $(PYTHON) demo/tlsgate_demo.py --dir $(DEMO_DIR) --build $(BUILD)
+# Another Dovecot than Debian's (make demo DOVECOT_CONFIG=PREFIX/lib/dovecot/
+# dovecot-config, e.g. the 2.4.4 of tests/dovecot24-setup): the harness
+# runs the one installed at PREFIX (tests/e2e/dovecot24.py).
+DEMO_RUN := $(DOVECOT_HARNESS_ENV) $(PYTHON) demo/tlsgate_demo.py --dir $(DEMO_DIR) --build $(BUILD)
 
 .PHONY: demo demo-up demo-down
 

@@ -5,7 +5,8 @@
     tlsgate_demo.py up   [--dir build/demo]   start the sandbox, print how to use it
     tlsgate_demo.py down [--dir build/demo]   stop what `up` started
 
-A throwaway Dovecot 2.3 and Postfix listen on 127.0.0.1 (random free
+A throwaway Dovecot (Debian's 2.3, or the one `make demo DOVECOT_CONFIG=...`
+names) and Postfix listen on 127.0.0.1 (random free
 ports) with the tlsgate passdb module and tlsgate-policyd, a test CA and
 certificate, and a small policy: one enforced domain, one domain in audit
 until an announced date, an opted-out account and an exempt scanner.
@@ -550,7 +551,8 @@ def cmd_run(args) -> int:
     build = Path(args.build).resolve()
     root = Path(args.dir).resolve() / "run"
     missing = preflight(build, root)
-    say(_c("1", "tlsgate demo: Dovecot + Postfix on 127.0.0.1, clients from 127.0.0.2"))
+    say(_c("1", f"tlsgate demo: Dovecot {adapters.dovecot24.selected().version} + Postfix "
+               "on 127.0.0.1, clients from 127.0.0.2"))
     if missing:
         for m in missing:
             say(f"cannot run the demo: {m}")

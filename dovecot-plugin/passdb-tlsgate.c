@@ -1,5 +1,5 @@
 /*
- * passdb-tlsgate - Dovecot 2.3 passdb driver `tlsgate`: refuses a login
+ * passdb-tlsgate - Dovecot 2.3/2.4 passdb driver `tlsgate`: refuses a login
  * whose account requires TLS when it came without TLS (docs/dovecot.md).
  *
  * It is chained after the real passdb (result_success = continue-ok, ours
@@ -17,9 +17,9 @@
  * no policy and failure = tempfail -> a temporary failure. Requests
  * without a SASL mechanism (LMTP, doveadm, proxy and userdb lookups) are
  * always OK. The driver has no cache key: no verdict is ever cached.
+ * What differs between Dovecot versions is read through dcompat.h.
  */
-#include "auth-common.h"
-#include "passdb.h"
+#include "dcompat.h"
 #include "ioloop.h"
 
 #include "tgdc.h"
@@ -27,6 +27,7 @@
 struct tlsgate_passdb_module {
 	struct passdb_module module;
 	struct tgdc *tg;
+	const char *config_path;
 	struct event *event;
 	bool misconfig_logged;
 };
@@ -81,31 +82,18 @@ static const char *mode_field(struct auth_request *request)
 	return value;
 }
 
-static enum tgdc_secured secured_of(const struct auth_request *request)
-{
-	switch (request->fields.secured) {
-	case AUTH_REQUEST_SECURED_TLS:
-		return TGDC_SECURED_TLS;
-	case AUTH_REQUEST_SECURED:
-		return TGDC_SECURED_BARE;
-	case AUTH_REQUEST_SECURED_NONE:
-	default:
-		return TGDC_SECURED_NONE;
-	}
-}
-
 static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 			   struct auth_request *request,
 			   struct tgdc_result *res)
 {
 	struct tgdc_request req = {
 		.user = request->fields.user,
-		.service = request->fields.service,
+		.service = dcompat_service(request),
 		.remote_ip = request->fields.remote_ip.family != 0 ?
 			net_ip2addr(&request->fields.remote_ip) : NULL,
-		.secured = secured_of(request),
+		.secured = dcompat_secured(request),
 		.mode_field = mode_field(request),
-		.mech = request->mech != NULL ? request->mech->mech_name : NULL,
+		.mech = dcompat_mech(request),
 		.session = request->fields.session_id,
 		.now = ioloop_time,
 	};
@@ -135,7 +123,7 @@ tlsgate_verify_plain(struct auth_request *request,
 	struct tlsgate_passdb_module *mod = module_of(request);
 	struct tgdc_result res;
 
-	if (request->mech == NULL) {
+	if (dcompat_mech(request) == NULL) {
 		callback(PASSDB_RESULT_OK, request);
 		return;
 	}
@@ -166,7 +154,7 @@ tlsgate_lookup_credentials(struct auth_request *request,
 	struct tgdc_result res;
 
 	/* No mechanism: LMTP, doveadm and proxy lookups carry no login. */
-	if (request->mech == NULL) {
+	if (dcompat_mech(request) == NULL) {
 		callback(PASSDB_RESULT_OK, uchar_empty_ptr, 0, request);
 		return;
 	}
@@ -193,7 +181,7 @@ tlsgate_lookup_credentials(struct auth_request *request,
 }
 
 static struct passdb_module *
-tlsgate_preinit(pool_t pool, const char *args)
+tlsgate_create(pool_t pool, const char *config_path)
 {
 	struct tlsgate_passdb_module *mod =
 		p_new(pool, struct tlsgate_passdb_module, 1);
@@ -201,9 +189,11 @@ tlsgate_preinit(pool_t pool, const char *args)
 	/* No default_cache_key: a verdict depends on TLS state, address,
 	 * service and date, so it is never cached. */
 	mod->module.default_cache_key = NULL;
-	mod->module.args = p_strdup(pool, args);
+	mod->config_path = p_strdup(pool, config_path);
 	return &mod->module;
 }
+
+DCOMPAT_PASSDB_PREINIT(tlsgate_preinit, tlsgate_create)
 
 /* Loads in init, not preinit: init runs with the auth process's final
  * privileges, the same ones later reloads run with. Auth worker processes
@@ -216,7 +206,7 @@ static void tlsgate_init(struct passdb_module *module)
 	mod->event = event_create(auth_event);
 	if (worker)
 		return;
-	mod->tg = tgdc_open(module->args, tlsgate_log, mod->event);
+	mod->tg = tgdc_open(mod->config_path, tlsgate_log, mod->event);
 	if (mod->tg == NULL)
 		i_fatal("tlsgate passdb: out of memory");
 }

@@ -44,7 +44,8 @@ typedef void tgdc_log_fn(void *log_ctx, enum tgdc_level level,
 
 struct tgdc;
 
-/* args: the passdb's `args` - the path of tlsgate.conf, empty for
+/* args: the path of tlsgate.conf (2.3: the passdb's `args`, 2.4: its
+ * `tlsgate_config` setting), empty for
  * TGDC_DEFAULT_CONFIG. Reads the configuration and loads the policy; every
  * problem is logged. Returns NULL only when out of memory. */
 struct tgdc *tgdc_open(const char *args, tgdc_log_fn *log, void *log_ctx);

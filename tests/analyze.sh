@@ -14,18 +14,33 @@ out=${ANALYZE_OUT:-build/analyze}
 mkdir -p "$out"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-# The Dovecot glue (the files that include Dovecot's lib.h or auth-common.h) is compiled
-# with Dovecot's headers, gnu99 and its own config.h; the rest of
-# dovecot-plugin/ with the project's flags, like the build does.
-glue=$(grep -lE '^#include "(lib\.h|auth-common\.h)"' dovecot-plugin/*.c 2>/dev/null || true)
+# The Dovecot glue (the files that include Dovecot's lib.h or auth-common.h,
+# or dcompat.h) is compiled with Dovecot's headers, gnu99 and its own
+# config.h; the rest of dovecot-plugin/ with the project's flags, like the
+# build does. The glue is analyzed against Debian's 2.3 and, when
+# tests/dovecot24-setup has built it, against 2.4 as well (the 2.4-only
+# settings-tlsgate.c only there).
+glue=$(grep -lE '^#include "(lib\.h|auth-common\.h|dcompat\.h)"' dovecot-plugin/*.c 2>/dev/null || true)
+only24=dovecot-plugin/settings-tlsgate.c
 srcs=$(ls lib/*.c cli/*.c cli/*/*.c postfix-policyd/*.c dovecot-plugin/*.c 2>/dev/null |
 	grep -vxF "$glue" || true)
+glue23=$(printf '%s\n' $glue | grep -vxF "$only24" || true)
 flags="-std=c11 -D_GNU_SOURCE -Ilib -Icli -Ipostfix-policyd -Idovecot-plugin"
 dc=/usr/lib/dovecot/dovecot-config
 dsrcs= dflags=
-if [ -r "$dc" ] && [ -n "$glue" ]; then
-	dsrcs=$glue
+if [ -r "$dc" ] && [ -n "$glue23" ]; then
+	dsrcs=$glue23
 	dflags="-std=gnu99 $(. "$dc" && printf '%s' "$LIBDOVECOT_INCLUDE") -DHAVE_CONFIG_H -Ilib -Idovecot-plugin"
+fi
+dc24=${TLSGATE_DOVECOT24:-/var/cache/tlsgate/dovecot-2.4.4}/lib/dovecot/dovecot-config
+dflags24=
+if [ -r "$dc24" ] && [ -n "$glue" ]; then
+	inc24=$(. "$dc24" && printf '%s' "$dovecot_pkgincludedir")
+	dflags24="-std=gnu99 -I$inc24 -DHAVE_CONFIG_H -Ilib -Idovecot-plugin"
+	# the sasl-server.h trap of 2.4.2-2.4.4 (dovecot-plugin/build.mk)
+	if [ -f "$inc24/lib-sasl/sasl-server.h" ]; then
+		dflags24="$dflags24 -DDCOMPAT_LIB_SASL_SERVER_H='\"$inc24/lib-sasl/sasl-server.h\"'"
+	fi
 fi
 
 echo "analyze: cppcheck"
@@ -44,6 +59,12 @@ if [ -n "$dsrcs" ]; then
 	# shellcheck disable=SC2086
 	printf '%s\n' $dsrcs | xargs -P "$jobs" -n 4 sh -c \
 		'clang-tidy --quiet "$@" -- '"$dflags"' 2>/dev/null' sh >> "$out/clang-tidy.txt" || true
+fi
+if [ -n "$dflags24" ]; then
+	echo "analyze: clang-tidy, Dovecot glue against $dc24"
+	# shellcheck disable=SC2086
+	printf '%s\n' $glue | xargs -P "$jobs" -n 4 sh -c \
+		'clang-tidy --quiet "$@" -- '"$dflags24"' 2>/dev/null' sh >> "$out/clang-tidy.txt" || true
 fi
 
 exec /usr/bin/python3 - "$out/cppcheck.txt" "$out/clang-tidy.txt" <<'PY'

@@ -1,6 +1,7 @@
 """dovecot_tlsgate - what the Dovecot passdb tests and benchmark share.
 
-The passdb block that loads build/dovecot-plugin/libauthdb_tlsgate.so, a
+The passdb block that loads the module (build/dovecot-plugin/ for Debian's
+Dovecot, build/dovecot-VERSION/ for the one $TLSGATE_DOVECOT names), a
 tlsgate.conf + policy directory written below a test directory, and the
 reading of tlsgate event lines from Dovecot's log.
 """
@@ -13,9 +14,22 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import dovecot24
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-MODULE = REPO / "build" / "dovecot-plugin" / "libauthdb_tlsgate.so"
+
+
+def module_for(install: dovecot24.Install) -> Path:
+    """The module built for `install` (dovecot-plugin/build.mk's folders):
+    build/dovecot-plugin/ for the system's Dovecot, build/dovecot-VERSION/
+    for another one."""
+    sub = "dovecot-plugin" if install == dovecot24.SYSTEM else f"dovecot-{install.version}"
+    return REPO / "build" / sub / "libauthdb_tlsgate.so"
+
+
+# The module for the Dovecot the tests run against ($TLSGATE_DOVECOT).
+MODULE = module_for(dovecot24.selected())
 
 # Messages the tests configure, so that replies can be matched exactly.
 MESSAGE = "TLS required for this mailbox: use port 993/995/465 or STARTTLS"

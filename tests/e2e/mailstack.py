@@ -73,6 +73,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
+import dovecot24
+
 SERVER_ADDR = "127.0.0.1"
 CLIENT_ADDR = "127.0.0.2"
 DEFAULT_TIMEOUT = 10.0
@@ -571,7 +573,9 @@ def _uid_gid(user: str) -> tuple[int, int]:
 
 
 class Dovecot(_Server):
-    """A standalone Dovecot 2.3 instance below `directory`.
+    """A standalone Dovecot instance below `directory`: Debian's 2.3, or the
+    dovecot24.Install given as `install` (default: $TLSGATE_DOVECOT's, see
+    dovecot24.py), whose configuration is then written in 2.4's syntax.
 
     ports: dict name -> port for DOVECOT_PORTS (all on 127.0.0.1):
       imap (STARTTLS), imaps, pop3 (STLS), pop3s, submission (STARTTLS),
@@ -593,7 +597,11 @@ class Dovecot(_Server):
                  domain: str = DOMAIN,
                  login_trusted_networks: str = "",
                  ssl_mode: str = "yes",
-                 name: str = "dovecot"):
+                 name: str = "dovecot",
+                 install: Optional[dovecot24.Install] = None):
+        self.install = install or dovecot24.selected()
+        # no Pigeonhole for the vendored 2.4: no ManageSieve there
+        self.has_sieve = not self.install.is_24
         self.dir = Path(directory).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cert = cert
@@ -615,13 +623,15 @@ class Dovecot(_Server):
         self.login_trusted_networks = login_trusted_networks
         self.ssl_mode = ssl_mode
         self.name = name
-        self.ports = {p: free_port() for p in DOVECOT_PORTS}
+        self.ports = {p: free_port() for p in DOVECOT_PORTS
+                      if p != "sieve" or self.has_sieve}
         self.conf = self.dir / "dovecot.conf"
         self.passwd = self.dir / "passwd"
         self.base_dir = self.dir / "run"
         self.logfile = LogFile(self.dir / "dovecot.log")
         self.stderr_path = self.dir / "dovecot.stderr"
         self.mod_dir = self.dir / "modules-auth"
+        self.settings_mod_dir = self.dir / "modules-settings"
         self.home_root = self.dir / "home"
         self.proc: Optional[subprocess.Popen] = None
         self._users: dict[str, str] = {}
@@ -676,6 +686,8 @@ class Dovecot(_Server):
     # ---- config
     def config_text(self) -> str:
         uid, gid = _uid_gid(self.mail_user)
+        if self.install.is_24:
+            return dovecot24.config_text(self, uid, gid)
         p = self.ports
         relay_host, relay_port = self.relay or (SERVER_ADDR, 9)  # 9: discard, nothing listens
         dh = "/usr/share/dovecot/dh.pem"
@@ -793,8 +805,9 @@ plugin {{
         self.mod_dir.mkdir()
         # copies, not symlinks: a symlink into the system dir would point at
         # the overlay itself; a copy also survives a rebuild while running.
-        for f in os.listdir(SYSTEM_AUTH_MODULE_DIR):
-            src = os.path.join(SYSTEM_AUTH_MODULE_DIR, f)
+        system_dir = self.install.auth_module_dir
+        for f in os.listdir(system_dir):
+            src = os.path.join(system_dir, f)
             if os.path.isfile(src):
                 shutil.copy2(src, self.mod_dir / f)
         for m in self.auth_modules:
@@ -802,6 +815,44 @@ plugin {{
                 raise HarnessError(f"auth module {m} not found")
             shutil.copy2(m, self.mod_dir / m.name)
         os.chmod(self.mod_dir, 0o755)
+        if self.install.is_24:
+            self._prepare_settings_module_dir()
+
+    def _prepare_settings_module_dir(self) -> None:
+        """2.4: the config process's settings modules: the system's plus any
+        lib*_settings.so lying beside one of auth_modules."""
+        if self.settings_mod_dir.exists():
+            shutil.rmtree(self.settings_mod_dir)
+        self.settings_mod_dir.mkdir()
+        system_dir = self.install.settings_module_dir
+        for f in os.listdir(system_dir) if system_dir.is_dir() else ():
+            if os.path.isfile(system_dir / f):
+                shutil.copy2(system_dir / f, self.settings_mod_dir / f)
+        for m in self.auth_modules:
+            for s in m.parent.glob("lib*_settings.so"):
+                shutil.copy2(s, self.settings_mod_dir / s.name)
+        os.chmod(self.settings_mod_dir, 0o755)
+
+    def _overlays(self) -> list[tuple[Path, Path]]:
+        """(ours, system dir) pairs bound over each other in the instance's
+        private mount namespace."""
+        if not self.auth_modules:
+            return []
+        pairs = [(self.mod_dir, self.install.auth_module_dir)]
+        if self.install.is_24:
+            pairs.append((self.settings_mod_dir, self.install.settings_module_dir))
+        return pairs
+
+    def _in_namespace(self, cmd: list) -> list:
+        """cmd run in a new private mount namespace with the overlays."""
+        pairs = self._overlays()
+        if not pairs:
+            return cmd
+        script = ('while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 97; '
+                  'shift 2; done; shift; exec "$@"')
+        binds = [str(x) for pair in pairs for x in pair]
+        return ["unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", script, "sh", *binds, "--", *cmd]
 
     def start(self, timeout: float = 20) -> "Dovecot":
         if self.proc is not None:
@@ -814,15 +865,12 @@ plugin {{
         os.chmod(self.home_root, 0o755)
         make_traversable(self.dir)
         self.conf.write_text(self.config_text())
-        cmd = ["dovecot", "-F", "-c", str(self.conf)]
         if self.auth_modules:
             self._prepare_module_dir()
-            # private mount namespace: bind our module dir over the system one
-            script = ('mount --bind "$1" "$2" || exit 97; shift 2; exec "$@"')
-            cmd = ["unshare", "--mount", "--propagation", "private", "--",
-                   "sh", "-c", script, "sh", str(self.mod_dir), SYSTEM_AUTH_MODULE_DIR,
-                   *cmd]
-        run(["doveconf", "-c", self.conf, "-n"], timeout=30)  # early, readable config errors
+        # private mount namespace: bind our module dirs over the system ones
+        cmd = self._in_namespace([self.install.dovecot, "-F", "-c", str(self.conf)])
+        # early, readable config errors (2.4: with our settings modules)
+        run(self._in_namespace([self.install.doveconf, "-c", self.conf, "-n"]), timeout=30)
         _become_subreaper()
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._stderr,
@@ -899,12 +947,16 @@ plugin {{
     def auth_module_listing(self) -> list[str]:
         """The module dir as the auth process sees it (through /proc/PID/root)."""
         pid = self.auth_pid()
-        return sorted(os.listdir(f"/proc/{pid}/root{SYSTEM_AUTH_MODULE_DIR}"))
+        return sorted(os.listdir(f"/proc/{pid}/root{self.install.auth_module_dir}"))
 
     def doveadm(self, *args, timeout: float = 30, check: bool = True,
                 input=None) -> subprocess.CompletedProcess:
-        return run(["doveadm", "-c", self.conf, *args], timeout=timeout, check=check,
-                   input=input)
+        cmd = [self.install.doveadm, "-c", self.conf, *args]
+        if self.install.is_24 and self._overlays() and self.master_pid:
+            # 2.4's doveadm parses the config itself: it needs our settings
+            # modules, i.e. the instance's mount namespace
+            cmd = ["nsenter", "--target", str(self.master_pid), "--mount", "--", *cmd]
+        return run(cmd, timeout=timeout, check=check, input=input)
 
     def auth_test(self, user: str, password: str, **fields) -> subprocess.CompletedProcess:
         """`doveadm auth test -x k=v ...` (no check: inspect returncode/stdout)."""
