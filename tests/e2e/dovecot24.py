@@ -164,6 +164,10 @@ def _driver_args(driver: str, args: str) -> list[str]:
 _LINE_MAP = {
     "disable_plaintext_auth = no": "auth_allow_cleartext = yes",
     "disable_plaintext_auth = yes": "auth_allow_cleartext = no",
+    "vsz_limit = 0": "vsz_limit = unlimited",
+    # 2.4 keeps string lists in blocks; the defaults stay
+    "import_environment = $import_environment MALLOC_ARENA_MAX=1":
+        "import_environment {\n  MALLOC_ARENA_MAX = 1\n}",
 }
 
 
