@@ -142,6 +142,19 @@ int tg_ucache_put(struct tg_ucache *c, const char *user, int mode, time_t now)
 	return 0;
 }
 
+void tg_ucache_clear(struct tg_ucache *c)
+{
+	for (size_t i = 0; c->sets != NULL && i < c->set_count; i++) {
+		if (c->sets[i] == NULL)
+			continue;
+		for (int w = 0; w < TG_UCACHE_WAYS; w++) {
+			free(c->sets[i]->slot[w].user);
+			c->sets[i]->slot[w].user = NULL;
+		}
+	}
+	c->count = 0;
+}
+
 size_t tg_ucache_count(const struct tg_ucache *c)
 {
 	return c->count;

@@ -32,5 +32,7 @@ void tg_ucache_free(struct tg_ucache *cache);
 int tg_ucache_get(struct tg_ucache *cache, const char *user, time_t now, int *mode);
 int tg_ucache_put(struct tg_ucache *cache, const char *user, int mode, time_t now);
 size_t tg_ucache_count(const struct tg_ucache *cache);
+/* Forgets every entry (the memory of the sets stays for reuse). */
+void tg_ucache_clear(struct tg_ucache *cache);
 
 #endif

@@ -631,6 +631,11 @@ static void signal_event(struct pd_server *srv)
 		if (si.ssi_signo == SIGHUP) {
 			pd_log(LOG_INFO, "SIGHUP: reloading the policy");
 			reload_now(srv);
+			if (srv->userdb != NULL) {
+				pd_log(LOG_INFO, "SIGHUP: forgetting %zu cached account answer(s)",
+				       pd_userdb_cached(srv->userdb));
+				pd_userdb_forget(srv->userdb);
+			}
 		} else {
 			pd_log(LOG_INFO, "%s: finishing %zu connection(s), then stopping",
 			       si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",

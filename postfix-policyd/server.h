@@ -16,7 +16,8 @@
  * no reply: the replies to the requests before it are written, then the
  * connection is closed. The daemon goes on in all these cases.
  *
- * Signals (signalfd): SIGHUP reloads the policy now; SIGTERM and SIGINT
+ * Signals (signalfd): SIGHUP reloads the policy now (and forgets the
+ * cached account answers); SIGTERM and SIGINT
  * stop: listeners close, what peers already sent is read once more, every
  * complete request is answered, and the loop returns when all replies are
  * written (or after PD_STOP_GRACE seconds). Once a second the policy files

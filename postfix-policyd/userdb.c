@@ -322,6 +322,11 @@ int pd_userdb_probe(const char *socket, char *why, size_t whylen)
 	return rc;
 }
 
+void pd_userdb_forget(struct pd_userdb *u)
+{
+	tg_ucache_clear(u->cache);
+}
+
 size_t pd_userdb_cached(const struct pd_userdb *u)
 {
 	return tg_ucache_count(u->cache);

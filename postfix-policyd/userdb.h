@@ -69,5 +69,8 @@ void pd_userdb_tick(struct pd_userdb *u, time_t now);
 int pd_userdb_probe(const char *socket, char *why, size_t whylen);
 
 size_t pd_userdb_cached(const struct pd_userdb *u);
+/* Forgets every cached answer (SIGHUP): the next request of each account
+ * asks Dovecot again. */
+void pd_userdb_forget(struct pd_userdb *u);
 
 #endif

@@ -340,6 +340,11 @@ static void test_cache(void **state)
 	assert_int_equal(tg_ucache_get(c, "a", 1061, &mode), 1);
 	assert_int_equal(mode, TG_MODE_REQUIRE);
 	assert_int_equal(tg_ucache_count(c), 2);
+	tg_ucache_clear(c);
+	assert_int_equal(tg_ucache_count(c), 0);
+	assert_int_equal(tg_ucache_get(c, "a", 1061, &mode), 0);
+	assert_int_equal(tg_ucache_put(c, "a", TG_MODE_OFF, 1061), 0);
+	assert_int_equal(tg_ucache_get(c, "a", 1061, &mode), 1);
 	tg_ucache_free(c);
 
 	/* ttl 0: nothing remembered */
