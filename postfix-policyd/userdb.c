@@ -74,6 +74,19 @@ static void note_failure(struct pd_userdb *u, time_t now, const char *what)
 	}
 }
 
+/* Once a minute while a failure period lasts, also without new failures
+ * noted by a request (the tick). */
+static void log_summary(struct pd_userdb *u, time_t now)
+{
+	if (!u->failing || u->failed_since_log == 0 ||
+	    now - u->failing_logged < PD_USERDB_LOG_EVERY)
+		return;
+	pd_log(LOG_ERR, "userdb: still failing; %lu request(s) answered per failure = %s "
+	       "in the last minute", u->failed_since_log, failure_name(u));
+	u->failing_logged = now;
+	u->failed_since_log = 0;
+}
+
 static void note_success(struct pd_userdb *u)
 {
 	if (!u->failing)
@@ -108,6 +121,18 @@ static void finish(struct pd_userdb *u, struct pending *p, int outcome, int mode
 /* The connection broke: every query on it fails. */
 static void conn_fail(struct pd_userdb *u, time_t now, const char *why)
 {
+	if (u->inflight == 0 && u->conn.fd >= 0 && u->conn.version_seen &&
+	    u->conn.in_len == u->conn.in_off) {
+		/* Dovecot closed an idle connection (a restart, a reload):
+		 * nothing was lost; the next query connects again at once. */
+		if (u->epfd >= 0 && u->interest != 0)
+			epoll_ctl(u->epfd, EPOLL_CTL_DEL, u->conn.fd, NULL);
+		tg_am_close(&u->conn);
+		u->interest = 0;
+		u->retry_at = 0;
+		pd_log(LOG_INFO, "userdb: %s; will connect again when asked", why);
+		return;
+	}
 	if (u->conn.fd >= 0) {
 		if (u->epfd >= 0 && u->interest != 0)
 			epoll_ctl(u->epfd, EPOLL_CTL_DEL, u->conn.fd, NULL);
@@ -259,9 +284,7 @@ void pd_userdb_tick(struct pd_userdb *u, time_t now)
 			 u->socket, u->cfg.timeout);
 		note_failure(u, now, what);
 	}
-	if (u->failing && u->failed_since_log > 0 &&
-	    now - u->failing_logged >= PD_USERDB_LOG_EVERY)
-		note_failure(u, now, "no answers");
+	log_summary(u, now);
 }
 
 struct pd_userdb *pd_userdb_new(const struct pd_userdb_config *cfg,

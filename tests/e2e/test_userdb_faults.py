@@ -138,6 +138,19 @@ def test_recovers_when_the_socket_comes_back(env):
         fake2.stop()
 
 
+def test_an_idle_connection_closed_by_dovecot_costs_no_answer(env):
+    """A Dovecot restart closes the idle connection: the next request
+    connects again at once, nothing is answered per failure."""
+    fake, start, _ = env
+    pd = start()
+    assert pd.ask(req(f"off@{D}")) == DUNNO
+    mark = pd.mark()
+    fake.drop_connections()
+    pd.wait_log(r"userdb: .*closed the connection; will connect again when asked", since=mark)
+    assert pd.ask(req(f"req@{D}")) == REJECT
+    assert not [l for l in userdb_lines(pd, mark) if "error:" in l]
+
+
 def test_refusing_socket(env):
     fake, start, _ = env
     fake.behaviour = "close"

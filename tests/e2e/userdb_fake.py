@@ -36,11 +36,13 @@ class FakeUserdb:
         self.delay = 3.0
         self.lookups: Counter = Counter()
         self.connections = 0
+        self.open_sockets: list[socket.socket] = []
         fake = self
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 fake.connections += 1
+                fake.open_sockets.append(self.request)
                 if fake.behaviour == "close":
                     return
                 self.wfile.write(b"VERSION\t1\t2\nSPID\t1\n")
@@ -83,6 +85,15 @@ class FakeUserdb:
             return f"NOTFOUND\t{rid}\n"
         fields = "\t".join(f"{k}={_escape(v)}" for k, v in self.users[name].items())
         return f"USER\t{rid}\t{_escape(name)}\tuid=8\tgid=8\t{fields}\n"
+
+    def drop_connections(self) -> None:
+        """Closes every open connection, as a Dovecot restart would."""
+        for s in self.open_sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.open_sockets.clear()
 
     def stop(self) -> None:
         self.server.shutdown()
