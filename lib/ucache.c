@@ -17,7 +17,7 @@ struct slot {
 	char *user;		/* NULL: free */
 	time_t expires;
 	uint32_t hash;
-	signed char mode;
+	int16_t mode;
 };
 
 struct set {
@@ -50,7 +50,7 @@ struct tg_ucache *tg_ucache_new(size_t max_entries, unsigned ttl)
 	while (c->set_count * TG_UCACHE_WAYS < max_entries)
 		c->set_count *= 2;
 	if (c->ttl > 0) {
-		c->sets = calloc(c->set_count, sizeof(*c->sets));
+		c->sets = calloc(c->set_count, sizeof(struct set *));
 		if (c->sets == NULL) {
 			free(c);
 			return NULL;
@@ -137,7 +137,7 @@ int tg_ucache_put(struct tg_ucache *c, const char *user, int mode, time_t now)
 		s->user = copy;
 		s->hash = tag;
 	}
-	s->mode = (signed char)mode;
+	s->mode = (int16_t)mode;
 	s->expires = now + (time_t)c->ttl;
 	return 0;
 }
