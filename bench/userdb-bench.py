@@ -129,7 +129,8 @@ service auth {
         log = open(work / f"{name}.log", "wb")
         p = subprocess.Popen([str(policyd), "-c", str(conf), "-f"], stdout=log, stderr=log)
         procs.append(p)
-        mailstack.wait_for(lambda: port in mailstack.listening_ports("127.0.0.1"), 120,
+        # it binds first, then loads the policy, then logs "listening on"
+        mailstack.wait_for(lambda: b"listening on" in (work / f"{name}.log").read_bytes(), 120,
                            what="tlsgate-policyd")
         return p, port
 
