@@ -29,7 +29,7 @@
 
 #define TG_AM_MAX_LINE 16384
 #define TG_AM_MAX_USER 255
-#define TG_AM_MAX_QUEUE 65536
+#define TG_AM_MAX_QUEUE (256 * 1024)
 #define TG_AM_SERVICE "tlsgate"
 
 enum tg_am_status {
