@@ -139,3 +139,16 @@ def test_report_with_the_database_down_falls_back_to_the_events(world):
     assert "using the modes the events carry" in p.stderr
     acc = {a["account"]: a for a in json.loads(p.stdout)["accounts"]}
     assert acc[f"off@{D}"]["would_break"] is False
+
+
+def test_check_validates_and_shows_the_userdb_keys(world, tmp_path):
+    fake, conf, plain, tmp = world
+    out = run("-c", conf, "check").stdout
+    assert f"userdb dovecot:{tmp / 'tlsgate-userdb'} (cache 60s, timeout 2s)" in out
+    bad = tmp_path / "bad.conf"
+    bad.write_text(f"policy = {tmp / 'policy.conf'}\nuserdb = /run/dovecot/auth-userdb\n"
+                   "userdb_timeout = 0\n")
+    p = run("-c", bad, "check", check=False)
+    assert p.returncode == 1
+    assert f"{bad}:2: userdb: expected dovecot:PATH" in p.stderr
+    assert f"{bad}:3: userdb_timeout: expected a duration from 1s" in p.stderr
