@@ -5,7 +5,7 @@
  *   policyd-load gen ACCOUNTS TLSGATE_POLICY [POSTFWD_DIR]
  *   policyd-load run -c inet:HOST:PORT|unix:PATH -k CONNS -t SECONDS
  *                    -a ACCOUNTS [--dunno] [--name NAME] [--hup PID@SECS]
- *                    [--cpu PID]
+ *                    [--cpu PID] [--x-users N]
  *
  * The model (shared by both commands): account i is u<i>@d<i % D>.example
  * with D = max(ACCOUNTS / 100, 10) domains. Account rules by i % 10: 0-5
@@ -26,7 +26,9 @@
  * line: requests/s, p50/p99/max latency, errors. --hup sends SIGHUP to PID
  * after SECS seconds (a reload under load). --cpu PID adds the server's
  * CPU time (user + system, from /proc/PID/stat) per request: unlike
- * requests/s, it hardly depends on what else the machine runs. Exit
+ * requests/s, it hardly depends on what else the machine runs.
+ * --x-users N draws the unlisted users from N per domain (default
+ * 1000000: nearly each one new; a small N lets a cache hold them). Exit
  * status 1 if any reply was wrong or missing.
  */
 #include <errno.h>
@@ -53,6 +55,8 @@
 /* ---- the model ---- */
 
 static unsigned long n_accounts, n_domains;
+/* users of a domain rule only are x0..x(N-1)@dD (--x-users N) */
+static unsigned long x_users = 1000000;
 
 enum mode { M_OFF, M_AUDIT, M_REQUIRE, M_REQUIRE_TLS13 };
 
@@ -167,7 +171,7 @@ static size_t make_request(char *buf, size_t size, unsigned long seq, bool *reje
 	if (roll >= 50) {
 		if (roll < 150) {
 			d = rnd() % n_domains;
-			snprintf(user, sizeof(user), "x%lu@d%lu.example", (unsigned long)(rnd() % 1000000), d);
+			snprintf(user, sizeof(user), "x%lu@d%lu.example", (unsigned long)(rnd() % x_users), d);
 		} else {
 			listed = true;
 			i = rnd() % n_accounts;
@@ -335,6 +339,7 @@ static int run(int argc, char **argv)
 		else if (!strcmp(argv[a], "-t") && a + 1 < argc) seconds = atof(argv[++a]);
 		else if (!strcmp(argv[a], "-a") && a + 1 < argc) n_accounts = strtoul(argv[++a], NULL, 10);
 		else if (!strcmp(argv[a], "--dunno")) dunno = true;
+		else if (!strcmp(argv[a], "--x-users") && a + 1 < argc) x_users = strtoul(argv[++a], NULL, 10);
 		else if (!strcmp(argv[a], "--cpu") && a + 1 < argc) cpu_pid = (unsigned)atoi(argv[++a]);
 		else if (!strcmp(argv[a], "--name") && a + 1 < argc) name = argv[++a];
 		else if (!strcmp(argv[a], "--hup") && a + 1 < argc) {
@@ -480,6 +485,6 @@ int main(int argc, char **argv)
 		return run(argc, argv);
 	fprintf(stderr, "usage: policyd-load gen ACCOUNTS POLICY [POSTFWD_DIR]\n"
 		"       policyd-load run -c ENDPOINT -k CONNS -t SECONDS -a ACCOUNTS "
-		"[--dunno] [--name NAME] [--hup PID@SECS]\n");
+		"[--dunno] [--name NAME] [--hup PID@SECS] [--x-users N]\n");
 	return 2;
 }

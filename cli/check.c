@@ -129,6 +129,9 @@ int cmd_check(int argc, char **argv, const struct cli_context *ctx)
 	tg_policy_stats(policy, today, &st);
 	if (cfg.path != NULL)
 		printf("configuration %s: ok\n", cfg.path);
+	if (cfg.userdb_socket != NULL)
+		printf("userdb dovecot:%s (cache %us, timeout %us)\n", cfg.userdb_socket,
+		       cfg.userdb_cache_ttl, cfg.userdb_timeout);
 	printf("policy %s: ok\n", cfg.policy);
 	printf("  files:       %zu\n", st.files);
 	printf("  mode rules:  %zu\n", st.mode_rules);

@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +16,7 @@
 #include "event.h"
 #include "policy.h"
 #include "window.h"
+#include "accountdb.h"
 
 static void explain_usage(FILE *out)
 {
@@ -23,16 +25,21 @@ static void explain_usage(FILE *out)
 		"           --service imap|pop3|smtp|submission|sieve --ip ADDRESS\n"
 		"           --tls none|yes|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3\n"
 		"           [--at YYYY-MM-DD|YYYY-MM-DDTHH:MM[:SS]] [--format=text|kv]\n"
+		"           [--userdb-mode off|audit|require|none]\n"
 		"\n"
 		"Prints the verdict (allow, exempt, audit or reject) for one login and\n"
 		"the rules that decided it. --tls yes means TLS of unknown version.\n"
 		"--at: as of that day (at noon) or moment, brownout windows included.\n"
+		"With userdb = in the configuration, the account's tlsgate_mode is\n"
+		"asked from Dovecot, as tlsgate-policyd does; --userdb-mode VALUE\n"
+		"supposes that value instead (none: no field, the files decide).\n"
 		"--format=kv prints one line for scripts:\n"
-		"  verdict=... rule=FILE:LINE mode=... [exemption=FILE:LINE] [brownout=yes]\n");
+		"  verdict=... rule=FILE:LINE|userdb|default mode=... [exemption=FILE:LINE]\n"
+		"  [brownout=yes] source=file|userdb|default\n");
 }
 
 struct explain_args {
-	const char *user, *service, *ip, *tls, *at, *format;
+	const char *user, *service, *ip, *tls, *at, *format, *userdb_mode;
 };
 
 static int parse_args(int argc, char **argv, struct explain_args *a)
@@ -45,6 +52,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 		{ "tls", required_argument, NULL, 't' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "userdb-mode", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -60,6 +68,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 		case 't': a->tls = optarg; break;
 		case 'a': a->at = optarg; break;
 		case 'f': a->format = optarg; break;
+		case 'm': a->userdb_mode = optarg; break;
 		default: return -1;
 		}
 	}
@@ -72,6 +81,17 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 		return -1;
 	}
 	return 0;
+}
+
+static bool from_userdb(const struct tg_decision *d)
+{
+	return d->rule.file != NULL && strcmp(d->rule.file, TG_REF_USERDB) == 0;
+}
+
+/* Where the mode came from, in the words of --format=kv. */
+static const char *mode_source(const struct tg_decision *d)
+{
+	return from_userdb(d) ? "userdb" : d->rule.file != NULL ? "file" : "default";
 }
 
 static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
@@ -87,6 +107,12 @@ static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
 	       tg_tls_name(login->tls));
 	if (d->rule.file == NULL)
 		printf("mode:    off (no rule for this account, its domain or '*')\n");
+	else if (from_userdb(d) && cfg->userdb_socket != NULL)
+		printf("mode:    %s, from the user database (tlsgate_mode of the account, "
+		       "dovecot:%s)\n", tg_mode_name(d->rule_mode), cfg->userdb_socket);
+	else if (from_userdb(d))
+		printf("mode:    %s, from the user database (as given with --userdb-mode)\n",
+		       tg_mode_name(d->rule_mode));
 	else
 		printf("mode:    %s, from the rule at %s%s%s\n",
 		       tg_mode_name(d->rule_mode),
@@ -126,6 +152,43 @@ static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
 		printf("client sees: %s\n", tg_refusal_text(d, cfg->message, text, sizeof(text)));
 		break;
 	}
+}
+
+/* The account's mode from --userdb-mode, or from the user database when
+ * the configuration names one. -1 after printing why. */
+static int userdb_mode(const struct explain_args *a, struct tg_config *cfg,
+		       struct tg_login *login)
+{
+	char why[600];
+	if (a->userdb_mode != NULL) {
+		if (strcmp(a->userdb_mode, "none") == 0) {
+			login->mode_override = -1;
+		} else if ((login->mode_override = tg_mode_parse(a->userdb_mode,
+							strlen(a->userdb_mode))) < 0) {
+			fprintf(stderr, "tlsgate explain: --userdb-mode takes off, audit, require or none\n");
+			return -1;
+		}
+		/* a supposed value, not this database's */
+		free(cfg->userdb_socket);
+		cfg->userdb_socket = NULL;
+		return 0;
+	}
+	if (cfg->userdb_socket == NULL)
+		return 0;
+	struct cli_userdb *u = cli_userdb_new(cfg->userdb_socket, cfg->userdb_timeout,
+					      "tlsgate explain");
+	int mode = -1;
+	if (u == NULL)
+		snprintf(why, sizeof(why), "out of memory");
+	int r = u == NULL ? -1 : cli_userdb_mode(u, login->user, &mode, why, sizeof(why));
+	cli_userdb_free(u);
+	if (r < 0) {
+		fprintf(stderr, "tlsgate explain: %s\n(the servers would answer this login per "
+			"failure =; --userdb-mode VALUE asks without the database)\n", why);
+		return -1;
+	}
+	login->mode_override = mode;
+	return 0;
 }
 
 int cmd_explain(int argc, char **argv, const struct cli_context *ctx)
@@ -185,6 +248,11 @@ int cmd_explain(int argc, char **argv, const struct cli_context *ctx)
 		return 2;
 	}
 
+	if (userdb_mode(&a, &cfg, &login) < 0) {
+		tg_policy_free(policy);
+		tg_config_free(&cfg);
+		return 2;
+	}
 	struct tg_decision d;
 	tg_decide(policy, &login, &d);
 	if (kv) {
@@ -197,7 +265,7 @@ int cmd_explain(int argc, char **argv, const struct cli_context *ctx)
 			       tg_rule_ref_format(&d.exemption, ex, sizeof(ex)));
 		if (d.brownout)
 			printf(" brownout=yes");
-		printf("\n");
+		printf(" source=%s\n", mode_source(&d));
 	} else {
 		print_text(&d, &cfg, &login, a.ip);
 	}

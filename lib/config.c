@@ -27,6 +27,9 @@ void tg_config_init(struct tg_config *cfg)
 	cfg->socket_mode = 0666;
 	cfg->idle_timeout = 300;
 	cfg->max_connections = 4096;
+	cfg->userdb_cache_ttl = TG_USERDB_DEFAULT_TTL;
+	cfg->userdb_cache_size = TG_USERDB_DEFAULT_CACHE_SIZE;
+	cfg->userdb_timeout = TG_USERDB_DEFAULT_TIMEOUT;
 }
 
 void tg_config_free(struct tg_config *cfg)
@@ -46,6 +49,7 @@ void tg_config_free(struct tg_config *cfg)
 	free(cfg->autoconfig_pop3.host);
 	free(cfg->autoconfig_submission.host);
 	free(cfg->autoconfig_name);
+	free(cfg->userdb_socket);
 	tg_config_init(cfg);
 }
 
@@ -299,6 +303,62 @@ static int set_autoconfig_submission(struct tg_config *c, const struct value *v,
 	return 0;
 }
 
+/* "dovecot:PATH", PATH absolute: the only account database spoken. */
+static int set_userdb(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	static const char prefix[] = "dovecot:";
+	size_t plen = sizeof(prefix) - 1;
+	if (v->len <= plen || memcmp(v->s, prefix, plen) != 0 || v->s[plen] != '/') {
+		snprintf(w, n, "expected dovecot:PATH with an absolute PATH to Dovecot's auth-userdb socket");
+		return -1;
+	}
+	/* sun_path holds 108 bytes with its NUL */
+	if (v->len - plen > 107) {
+		snprintf(w, n, "socket path longer than 107 bytes");
+		return -1;
+	}
+	struct value path = { v->s + plen, v->len - plen };
+	return set_string(&c->userdb_socket, &path, w, n);
+}
+
+/* A duration from 0 (off) to max seconds, with an optional s/m/h suffix. */
+static int parse_seconds_upto(const struct value *v, unsigned max, unsigned *out,
+			      char *why, size_t whylen)
+{
+	struct value num = *v;
+	unsigned scale = 1;
+	if (num.len > 0) {
+		switch (num.s[num.len - 1]) {
+		case 's': scale = 1; num.len--; break;
+		case 'm': scale = 60; num.len--; break;
+		case 'h': scale = 3600; num.len--; break;
+		}
+	}
+	unsigned n;
+	if (parse_uint(&num, 0, max, 10, &n, why, whylen) < 0 ||
+	    (uint64_t)n * scale > max) {
+		snprintf(why, whylen, "expected a duration from 0 to %us (e.g. 60, 5m)", max);
+		return -1;
+	}
+	*out = n * scale;
+	return 0;
+}
+
+static int set_userdb_cache_ttl(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_seconds_upto(v, 86400, &c->userdb_cache_ttl, w, n); }
+static int set_userdb_cache_size(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_uint(v, 0, TG_USERDB_MAX_CACHE_SIZE, 10, &c->userdb_cache_size, w, n); }
+
+static int set_userdb_timeout(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	if (parse_seconds_upto(v, TG_USERDB_MAX_TIMEOUT, &c->userdb_timeout, w, n) < 0 ||
+	    c->userdb_timeout == 0) {
+		snprintf(w, n, "expected a duration from 1s to %ds", TG_USERDB_MAX_TIMEOUT);
+		return -1;
+	}
+	return 0;
+}
+
 static int set_autoconfig_name(struct tg_config *c, const struct value *v, char *w, size_t n)
 {
 	if (v->len > TG_CONFIG_MAX_AUTOCONFIG_NAME) {
@@ -332,6 +392,10 @@ static const struct {
 	{ "autoconfig_pop3", set_autoconfig_pop3, false },
 	{ "autoconfig_submission", set_autoconfig_submission, false },
 	{ "autoconfig_name", set_autoconfig_name, false },
+	{ "userdb", set_userdb, false },
+	{ "userdb_cache_ttl", set_userdb_cache_ttl, false },
+	{ "userdb_cache_size", set_userdb_cache_size, false },
+	{ "userdb_timeout", set_userdb_timeout, false },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

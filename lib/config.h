@@ -61,7 +61,20 @@ struct tg_config {
 	struct tg_endpoint autoconfig_pop3;	/* implicit TLS, default 995 */
 	struct tg_endpoint autoconfig_submission; /* 465 TLS or 587 STARTTLS */
 	char *autoconfig_name;	/* provider name shown by clients */
+	/* The account database: Dovecot's auth-master socket (userdb =
+	 * dovecot:PATH), NULL when not set. Read by tlsgate-policyd and the
+	 * CLI; the Dovecot module has the fields of the login already. */
+	char *userdb_socket;
+	unsigned userdb_cache_ttl;	/* seconds; 0: no cache */
+	unsigned userdb_cache_size;	/* entries at most */
+	unsigned userdb_timeout;	/* seconds a look-up may take */
 };
+
+#define TG_USERDB_DEFAULT_TTL 60
+#define TG_USERDB_DEFAULT_CACHE_SIZE 2000000
+#define TG_USERDB_MAX_CACHE_SIZE 50000000
+#define TG_USERDB_DEFAULT_TIMEOUT 5
+#define TG_USERDB_MAX_TIMEOUT 60
 
 void tg_config_init(struct tg_config *cfg);	/* defaults */
 void tg_config_free(struct tg_config *cfg);

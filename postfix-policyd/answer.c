@@ -51,6 +51,37 @@ int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
 	      const struct pd_answer_config *cfg, int32_t today, int64_t now,
 	      struct pd_answer *out, char *why, size_t whylen)
 {
+	return pd_answer_mode(req, policy, cfg, today, now, -1, out, why, whylen);
+}
+
+const char *pd_answer_subject(const struct pd_request *req,
+			      const struct pd_answer_config *cfg)
+{
+	if (!req->present[PD_ATTR_REQUEST] ||
+	    strcmp(req->value[PD_ATTR_REQUEST], REQUEST_KIND) != 0)
+		return NULL;
+	if (req->len[PD_ATTR_SASL_USERNAME] > 0)
+		return req->value[PD_ATTR_SASL_USERNAME];
+	if (cfg->check_unauthenticated && req->len[PD_ATTR_SENDER] > 0)
+		return req->value[PD_ATTR_SENDER];
+	return NULL;
+}
+
+void pd_answer_userdb_failure(enum tg_failure failure, struct pd_answer *out)
+{
+	out->decided = false;
+	out->has_event = false;
+	out->user = NULL;
+	if (failure == TG_FAILURE_ALLOW)
+		set_reply(out, "DUNNO", "");
+	else
+		set_reply(out, "451 4.7.0", "account database not available, try again later");
+}
+
+int pd_answer_mode(const struct pd_request *req, const struct tg_policy *policy,
+		   const struct pd_answer_config *cfg, int32_t today, int64_t now,
+		   int mode_override, struct pd_answer *out, char *why, size_t whylen)
+{
 	char shown[80];
 
 	out->decided = false;
@@ -94,7 +125,7 @@ int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
 				 req->len[PD_ATTR_ENCRYPTION_PROTOCOL]),
 		.today = today,
 		.now = now,
-		.mode_override = -1,
+		.mode_override = mode_override,
 	};
 	struct tg_decision d;
 	tg_decide(policy, &login, &d);

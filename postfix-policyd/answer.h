@@ -60,5 +60,18 @@ enum tg_tls pd_tls_of(const char *protocol, size_t len);
 int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
 	      const struct pd_answer_config *cfg, int32_t today, int64_t now,
 	      struct pd_answer *out, char *why, size_t whylen);
+/* The same with the account's mode from the user database (-1: none, the
+ * files decide): it overrides the file rules, as in the Dovecot module,
+ * and the event says rule=userdb. */
+int pd_answer_mode(const struct pd_request *req, const struct tg_policy *policy,
+		   const struct pd_answer_config *cfg, int32_t today, int64_t now,
+		   int mode_override, struct pd_answer *out, char *why, size_t whylen);
+/* The account a request is about (see above), NULL when it gets DUNNO
+ * without a decision, or is not a policy request. */
+const char *pd_answer_subject(const struct pd_request *req,
+			      const struct pd_answer_config *cfg);
+/* The reply when the user database cannot tell: "451 4.7.0 ..." for
+ * failure = tempfail, DUNNO for allow. No event. */
+void pd_answer_userdb_failure(enum tg_failure failure, struct pd_answer *out);
 
 #endif

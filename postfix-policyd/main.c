@@ -135,6 +135,20 @@ static int resolve_identity(const struct tg_config *cfg, struct identity *id)
 	return 0;
 }
 
+/* Says at startup whether the account database answers, as the user we
+ * run as; the daemon serves either way (Dovecot may come up later). */
+static void check_userdb(const struct tg_config *cfg)
+{
+	char why[600];
+	if (pd_userdb_probe(cfg->userdb_socket, why, sizeof(why)) < 0)
+		pd_log(LOG_WARNING, "userdb: %s; until it answers, requests with an account "
+		       "are answered per failure = %s", why,
+		       cfg->failure == TG_FAILURE_ALLOW ? "allow" : "tempfail");
+	else
+		pd_log(LOG_INFO, "userdb: account modes from dovecot:%s (cache %us)",
+		       cfg->userdb_socket, cfg->userdb_cache_ttl);
+}
+
 static int drop_privileges(const struct identity *id)
 {
 	if (!id->drop)
@@ -331,6 +345,14 @@ int main(int argc, char **argv)
 		},
 		.idle_timeout = cfg.idle_timeout,
 		.max_connections = cfg.max_connections,
+		.userdb = {
+			.socket = cfg.userdb_socket,
+			.ttl = cfg.userdb_cache_ttl,
+			.cache_size = cfg.userdb_cache_size,
+			.timeout = cfg.userdb_timeout,
+			.failure = cfg.failure,
+		},
+		.failure = cfg.failure,
 	};
 	srv = pd_server_new(&scfg, holder, why, sizeof(why));
 	if (srv == NULL) {
@@ -355,6 +377,8 @@ int main(int argc, char **argv)
 	} else {
 		for (size_t i = 0; i < nep; i++)
 			pd_log(LOG_INFO, "listening on %s", eps[i].text);
+		if (cfg.userdb_socket != NULL)
+			check_userdb(&cfg);
 	}
 	rc = pd_server_run(srv) < 0 ? 1 : 0;
 	if (!opt.spawn)

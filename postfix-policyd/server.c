@@ -31,7 +31,7 @@
 #define ACCEPTS_PER_WAKE 64
 #define MAX_EVENTS 256
 
-enum watch_kind { W_LISTENER, W_CONN, W_SIGNAL, W_TIMER };
+enum watch_kind { W_LISTENER, W_CONN, W_SIGNAL, W_TIMER, W_USERDB };
 
 struct watch {
 	enum watch_kind kind;
@@ -55,6 +55,7 @@ struct conn {
 	bool hup;
 	bool closed;			/* freed after the current batch */
 	bool dirty;			/* on the settle list of the batch */
+	bool waiting;			/* for the user database */
 	struct conn *next_dirty;
 	uint64_t last_event_hash;	/* of the last event line written */
 	char peer[64];
@@ -82,6 +83,8 @@ struct pd_server {
 	time_t today_at;		/* time() the cached day is for */
 	int32_t today;
 	struct pd_answer answer;
+	struct pd_userdb *userdb;	/* NULL: the files alone */
+	struct watch userdbwatch;
 };
 
 /* ---- connections ---- */
@@ -124,6 +127,9 @@ static void conn_touch(struct pd_server *srv, struct conn *c)
 static void conn_close(struct pd_server *srv, struct conn *c)
 {
 	list_unlink(srv, c);
+	if (c->waiting)
+		pd_userdb_cancel(srv->userdb, c);
+	c->waiting = false;
 	close(c->rfd);
 	if (c->wfd != c->rfd)
 		close(c->wfd);
@@ -194,7 +200,7 @@ static struct conn *conn_new(struct pd_server *srv, int rfd, int wfd,
 	c->rfd = rfd;
 	c->wfd = wfd;
 	c->prev = c->next = NULL;
-	c->eof = c->hup = c->closed = c->dirty = false;
+	c->eof = c->hup = c->closed = c->dirty = c->waiting = false;
 	c->next_dirty = NULL;
 	c->last_event_hash = 0;
 	c->in_len = c->out_len = c->out_off = 0;
@@ -257,16 +263,20 @@ static int32_t today(struct pd_server *srv)
 	return srv->today;
 }
 
-/* Answers one complete request into the output buffer. */
-static int conn_answer(struct pd_server *srv, struct conn *c)
+/* Answers the complete request with the account's mode from the user
+ * database (-1: none; outcome < 0: the database could not tell). */
+static int conn_answer_mode(struct pd_server *srv, struct conn *c, int outcome,
+			    int mode)
 {
 	char why[256];
 	struct pd_answer *a = &srv->answer;
 	const struct tg_policy *policy = tg_holder_current(srv->holder);
 
 	int32_t day = today(srv);	/* also sets today_at: now */
-	if (pd_answer(&c->reader.req, policy, &srv->cfg.answer, day,
-		      (int64_t)srv->today_at, a, why, sizeof(why)) < 0) {
+	if (outcome < 0) {
+		pd_answer_userdb_failure(srv->cfg.failure, a);
+	} else if (pd_answer_mode(&c->reader.req, policy, &srv->cfg.answer, day,
+				  (int64_t)srv->today_at, mode, a, why, sizeof(why)) < 0) {
 		pd_log(LOG_WARNING, "%s: %s; closing the connection", c->peer, why);
 		return -1;
 	}
@@ -282,6 +292,49 @@ static int conn_answer(struct pd_server *srv, struct conn *c)
 	return 0;
 }
 
+/* Answers one complete request into the output buffer, or starts the
+ * look-up of its account and leaves c waiting. */
+static int conn_answer(struct pd_server *srv, struct conn *c)
+{
+	int mode = -1, outcome = 1;
+	const char *subject = srv->userdb != NULL ?
+			      pd_answer_subject(&c->reader.req, &srv->cfg.answer) : NULL;
+	if (subject != NULL) {
+		int r = pd_userdb_query(srv->userdb, subject, c, time(NULL), &mode);
+		if (r == 0) {
+			c->waiting = true;
+			return 0;
+		}
+		outcome = r > 0 ? 1 : -1;
+	}
+	return conn_answer_mode(srv, c, outcome, mode);
+}
+
+static void mark_dirty(struct pd_server *srv, struct conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = true;
+		c->next_dirty = srv->dirty;
+		srv->dirty = c;
+	}
+}
+
+/* The user database answered for the request c waits with. */
+static void userdb_done(void *ctx, void *waiter, int outcome, int mode)
+{
+	struct pd_server *srv = ctx;
+	struct conn *c = waiter;
+	if (c->closed || !c->waiting)
+		return;
+	c->waiting = false;
+	if (conn_answer_mode(srv, c, outcome, mode) < 0) {
+		c->in_len = 0;
+		c->eof = true;
+		pd_reader_init(&c->reader);
+	}
+	mark_dirty(srv, c);
+}
+
 /* Answers the complete requests in the input buffer while replies fit.
  * After a broken request the connection only flushes its earlier replies
  * and closes. */
@@ -291,7 +344,7 @@ static int conn_process(struct pd_server *srv, struct conn *c)
 	size_t pos = 0;
 	int rc = 0;
 
-	while (pos < c->in_len && out_has_room(c)) {
+	while (pos < c->in_len && out_has_room(c) && !c->waiting) {
 		size_t used;
 		int r = pd_reader_feed(&c->reader, c->in + pos, c->in_len - pos,
 				       &used, why, sizeof(why));
@@ -383,14 +436,14 @@ static void conn_settle(struct pd_server *srv, struct conn *c)
 	for (;;) {
 		if (conn_write(srv, c) < 0)
 			goto close;
-		if (!out_has_room(c) || !conn_has_pending_lines(c))
+		if (!out_has_room(c) || !conn_has_pending_lines(c) || c->waiting)
 			break;
 		if (conn_process(srv, c) < 0)
 			goto close;
 	}
 	if (c->out_len > 0 && c->hup)
 		goto close;	/* nobody left to read the replies */
-	if (c->eof && c->out_len == 0 && !conn_has_pending_lines(c)) {
+	if (c->eof && c->out_len == 0 && !conn_has_pending_lines(c) && !c->waiting) {
 		if (c->in_len > 0 || pd_reader_started(&c->reader))
 			pd_log(LOG_WARNING, "%s: connection closed in mid-request "
 			       "(%zu bytes unanswered)", c->peer,
@@ -579,6 +632,11 @@ static void signal_event(struct pd_server *srv)
 		if (si.ssi_signo == SIGHUP) {
 			pd_log(LOG_INFO, "SIGHUP: reloading the policy");
 			reload_now(srv);
+			if (srv->userdb != NULL) {
+				pd_log(LOG_INFO, "SIGHUP: forgetting %zu cached account answer(s)",
+				       pd_userdb_cached(srv->userdb));
+				pd_userdb_forget(srv->userdb);
+			}
 		} else {
 			pd_log(LOG_INFO, "%s: finishing %zu connection(s), then stopping",
 			       si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -604,6 +662,8 @@ static void tick(struct pd_server *srv)
 	}
 	for (size_t i = 0; i < srv->listener_count; i++)
 		listener_pause(srv, &srv->listeners[i], false);
+	if (srv->userdb != NULL)
+		pd_userdb_tick(srv->userdb, now);
 
 	while (srv->head != NULL &&
 	       (now - srv->head->last_active >= (time_t)srv->cfg.idle_timeout ||
@@ -658,6 +718,15 @@ struct pd_server *pd_server_new(const struct pd_server_config *cfg,
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &srv->timerwatch };
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timerfd, &ev) < 0)
 		goto fail;
+	if (cfg->userdb.socket != NULL) {
+		srv->userdb = pd_userdb_new(&cfg->userdb, userdb_done, srv, why, whylen);
+		if (srv->userdb == NULL) {
+			pd_server_free(srv);
+			return NULL;
+		}
+		srv->userdbwatch = (struct watch){ W_USERDB, srv->userdb };
+		pd_userdb_attach(srv->userdb, srv->epfd, &srv->userdbwatch);
+	}
 	return srv;
 fail:
 	snprintf(why, whylen, "event loop setup: %s", strerror(errno));
@@ -672,6 +741,7 @@ void pd_server_free(struct pd_server *srv)
 	while (srv->head != NULL)
 		conn_close(srv, srv->head);
 	free_dead(srv);
+	pd_userdb_free(srv->userdb);
 	for (size_t i = 0; i < srv->listener_count; i++)
 		close(srv->listeners[i].fd);
 	if (srv->sigfd >= 0)
@@ -751,6 +821,9 @@ int pd_server_run(struct pd_server *srv)
 				break;
 			case W_TIMER:
 				tick(srv);
+				break;
+			case W_USERDB:
+				pd_userdb_event(w->obj, events[i].events, time(NULL));
 				break;
 			}
 		}

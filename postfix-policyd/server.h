@@ -16,7 +16,8 @@
  * no reply: the replies to the requests before it are written, then the
  * connection is closed. The daemon goes on in all these cases.
  *
- * Signals (signalfd): SIGHUP reloads the policy now; SIGTERM and SIGINT
+ * Signals (signalfd): SIGHUP reloads the policy now (and forgets the
+ * cached account answers); SIGTERM and SIGINT
  * stop: listeners close, what peers already sent is read once more, every
  * complete request is answered, and the loop returns when all replies are
  * written (or after PD_STOP_GRACE seconds). Once a second the policy files
@@ -29,6 +30,10 @@
  * `instance`: one request per recipient) with the same subject, TLS and
  * verdict, no second line is written.
  *
+ * With a user database (cfg.userdb), a request whose account is not in
+ * the cache waits for the look-up; the connection answers nothing after
+ * it meanwhile (the order stays), and other connections go on.
+ *
  * Error contract: setup functions return -1 and fill `why`; the loop logs
  * peer and system errors and goes on; pd_server_run() returns -1 only when
  * epoll itself fails.
@@ -40,6 +45,7 @@
 
 #include "answer.h"
 #include "reload.h"
+#include "userdb.h"
 
 #define PD_IN_BUFFER 8192
 #define PD_OUT_BUFFER (4 * PD_MAX_REPLY)
@@ -49,6 +55,12 @@ struct pd_server_config {
 	struct pd_answer_config answer;
 	unsigned idle_timeout;		/* seconds */
 	unsigned max_connections;
+	/* The account database; userdb.socket NULL: the files alone. A
+	 * request waits for its account's answer (userdb.h) and later ones
+	 * on its connection wait behind it; when there is none, the reply
+	 * follows `failure`. */
+	struct pd_userdb_config userdb;
+	enum tg_failure failure;
 };
 
 struct pd_server;

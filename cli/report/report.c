@@ -24,14 +24,52 @@
 #include "report.h"
 #include "tally.h"
 #include "text.h"
+#include "accountdb.h"
 
 /* ---- collecting (shared with notify) ---- */
+
+static int userdb_lookup(void *ctx, const char *user, int *mode)
+{
+	char why[600];
+	struct cli_userdb *u = ctx;
+	if (cli_userdb_mode(u, user, mode, why, sizeof(why)) == 0)
+		return 0;
+	return -1;
+}
+
+/* Each account seen gets its mode from the user database, one look-up
+ * each; when that fails, the mode its events carried stays. */
+static void apply_userdb(struct tally *t, const char *socket, unsigned timeout,
+			 const char *progname)
+{
+	char why[600];
+	struct cli_userdb *u = cli_userdb_new(socket, timeout, progname);
+	if (u == NULL) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return;
+	}
+	int mode;
+	/* one look-up first, to say why when the database cannot be asked */
+	if (cli_userdb_mode(u, "tlsgate-check@invalid", &mode, why, sizeof(why)) < 0) {
+		fprintf(stderr, "%s: userdb: %s; using the modes the events carry\n",
+			progname, why);
+		cli_userdb_free(u);
+		return;
+	}
+	size_t failed = tally_set_userdb_modes(t, userdb_lookup, u);
+	if (failed > 0)
+		fprintf(stderr, "%s: userdb: %zu account(s) could not be looked up; for them "
+			"the mode the events carry is used\n", progname, failed);
+	cli_userdb_free(u);
+}
 
 int report_collect(const struct cli_context *ctx, const struct report_input *in,
 		   struct report_data *data, const char *progname)
 {
 	char why[256];
 	time_t now = time(NULL);
+	char *userdb_socket = NULL;
+	unsigned userdb_timeout = 0;
 
 	memset(data, 0, sizeof(*data));
 	if (tally_init(&data->tally) < 0) {
@@ -77,10 +115,19 @@ int report_collect(const struct cli_context *ctx, const struct report_input *in,
 			return 2;
 		}
 		data->policy_path = strdup(cfg.policy);
+		if (cfg.userdb_socket != NULL) {
+			userdb_socket = strdup(cfg.userdb_socket);
+			userdb_timeout = cfg.userdb_timeout;
+		}
 		tg_config_free(&cfg);
 	}
-	if (tally_scan(t, in->files, in->nfiles, progname) < 0)
+	if (tally_scan(t, in->files, in->nfiles, progname) < 0) {
+		free(userdb_socket);
 		return 2;
+	}
+	if (userdb_socket != NULL)
+		apply_userdb(t, userdb_socket, userdb_timeout, progname);
+	free(userdb_socket);
 	tally_finish(t, data->policy, data->today);
 	return 0;
 }

@@ -237,6 +237,8 @@ static struct tally_account *account_get(struct tally *t, const char *name, size
 		return NULL;
 	a->name = copy;
 	a->mode = -1;
+	a->userdb_mode = -1;
+	a->userdb_when = TALLY_NO_TIME;
 	a->first_seen = a->last_seen = TALLY_NO_TIME;
 	a->first_plain = a->last_plain = a->last_exposed = TALLY_NO_TIME;
 	slot->hash = h;
@@ -371,6 +373,12 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 	a->events++;
 	a->services_all |= (uint8_t)(1u << service);
 	a->mode = (int8_t)mode;
+	if (ev->value[TG_EV_RULE] != NULL && ev->len[TG_EV_RULE] == 6 &&
+	    memcmp(ev->value[TG_EV_RULE], "userdb", 6) == 0 &&
+	    (a->userdb_when == TALLY_NO_TIME || when >= a->userdb_when)) {
+		a->userdb_mode = (int8_t)mode;
+		a->userdb_when = when;
+	}
 	if (ev->value[TG_EV_ENFORCE_FROM] != NULL &&
 	    (a->enforce_from == NULL || strcmp(a->enforce_from, ev->value[TG_EV_ENFORCE_FROM]) != 0)) {
 		a->enforce_from = intern(t, ev->value[TG_EV_ENFORCE_FROM],
@@ -521,7 +529,7 @@ static void decide_devices(struct tally_account *a, const struct tg_policy *poli
 				struct tg_login login = {
 					.user = a->name, .service = (enum tg_service)s,
 					.client = known ? &addr : NULL, .tls = TG_TLS_NONE,
-					.today = today, .mode_override = -1,
+					.today = today, .mode_override = a->userdb_mode,
 					.assume_domain_require = true,
 				};
 				struct tg_decision dec;
@@ -541,6 +549,23 @@ static void decide_devices(struct tally_account *a, const struct tg_policy *poli
 	 * still count through the account's verdicts. */
 	if (a->devices_dropped > 0 && policy == NULL && (a->audits || a->rejects))
 		a->would_break = true;
+}
+
+size_t tally_set_userdb_modes(struct tally *t, tally_userdb_fn *lookup, void *ctx)
+{
+	size_t failed = 0;
+	for (size_t i = 0; i < t->accounts->cap; i++) {
+		struct map_slot *s = &t->accounts->slots[i];
+		if (s->key == NULL)
+			continue;
+		struct tally_account *a = s->value;
+		int mode;
+		if (lookup(ctx, a->name, &mode) < 0)
+			failed++;
+		else
+			a->userdb_mode = (int8_t)mode;
+	}
+	return failed;
 }
 
 int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today)

@@ -64,6 +64,11 @@ struct tally_account {
 	const char *enforce_from;	/* last enforce_from= seen, or NULL */
 	const char *exemption;		/* last exemption= seen, or NULL */
 	int8_t mode;			/* mode= of the last event */
+	/* The account's own mode from the user database: the mode of the
+	 * last event with rule=userdb, or what tally_set_userdb_modes()
+	 * looked up; -1: none (the files decide). */
+	int8_t userdb_mode;
+	int64_t userdb_when;		/* time of that event */
 	struct tally_device *devices;
 	uint64_t recent[TALLY_RECENT];
 	uint8_t recent_next;
@@ -122,9 +127,16 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
  * stderr and returns -1 after one (lines read so far stay counted). */
 int tally_scan(struct tally *t, char **paths, int npaths, const char *progname);
 
+/* Asks the user database for each account, once: lookup() returns 0
+ * with *mode (-1: no mode there) or -1 when it cannot tell (then the
+ * events' userdb mode stays). Returns the number of failed look-ups. */
+typedef int tally_userdb_fn(void *ctx, const char *user, int *mode);
+size_t tally_set_userdb_modes(struct tally *t, tally_userdb_fn *lookup, void *ctx);
+
 /* Decides "would break": with a policy, each plaintext device and service
- * is decided as if the account were in require mode today
- * (mode_override = require, tls none), and breaks unless an exemption
+ * is decided as if the account's domain were in require mode today
+ * (tls none; the account's own rule, or its mode from the user
+ * database, still decides for it), and breaks unless an exemption
  * applies; without one, a device breaks when it was seen in plaintext with
  * a verdict other than exempt. Then fills in the domain figures. */
 int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today);

@@ -799,6 +799,19 @@ plugin {{
 """
 
     # ---- lifecycle
+    def _wants_system_module(self, name: str) -> bool:
+        """The auth process loads every module of its directory at start:
+        the SQL and LDAP drivers (and the libraries they pull in) only go
+        into the copy when the configuration uses them, so that the auth
+        process's size (vsz_limit tests) does not depend on which
+        dovecot-pgsql/-sqlite/-ldap packages happen to be installed."""
+        text = self.passdb_extra + self.config_extra
+        if name.startswith("libdriver_"):
+            return "driver = sql" in text
+        if name == "libauthdb_ldap.so":
+            return "driver = ldap" in text
+        return True
+
     def _prepare_module_dir(self) -> None:
         if self.mod_dir.exists():
             shutil.rmtree(self.mod_dir)
@@ -808,7 +821,7 @@ plugin {{
         system_dir = self.install.auth_module_dir
         for f in os.listdir(system_dir):
             src = os.path.join(system_dir, f)
-            if os.path.isfile(src):
+            if os.path.isfile(src) and self._wants_system_module(f):
                 shutil.copy2(src, self.mod_dir / f)
         for m in self.auth_modules:
             if not m.is_file():

@@ -31,6 +31,8 @@ FUZZ_MAXLEN_netaddr := 128
 FUZZ_MAXLEN_config := 8192
 FUZZ_MAXLEN_event := 16384
 FUZZ_MAXLEN_text := 4096
+FUZZ_NAMES += authmaster
+FUZZ_MAXLEN_authmaster := 20000
 
 # Targets of parsers outside lib/ are added once their code exists.
 ifneq ($(wildcard postfix-policyd/request.h),)

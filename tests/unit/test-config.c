@@ -24,6 +24,20 @@ static const struct {
 	{ "policy = /p\nsmtp_reply = 550 5.7.1\n", NULL },
 	{ "policy = /p\nsocket_mode = 0660\nidle_timeout = 5m\nmax_connections = 2000\n", NULL },
 	{ "policy = /p\nunauthenticated = check\n", NULL },
+	{ "policy = /p\nuserdb = dovecot:/run/dovecot/tlsgate-userdb\n", NULL },
+	{ "policy = /p\nuserdb = dovecot:/r/u\nuserdb_cache_ttl = 0\nuserdb_cache_size = 10\nuserdb_timeout = 2s\n", NULL },
+	{ "policy = /p\nuserdb_cache_ttl = 5m\n", NULL },
+	{ "policy = /p\nuserdb = /run/dovecot/auth-userdb\n", "userdb: expected dovecot:PATH" },
+	{ "policy = /p\nuserdb = dovecot:run/auth-userdb\n", "userdb: expected dovecot:PATH" },
+	{ "policy = /p\nuserdb = ldap://x/\n", "userdb: expected dovecot:PATH" },
+	{ "policy = /p\nuserdb = dovecot:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "socket path longer" },
+	{ "policy = /p\nuserdb = dovecot:/a\nuserdb = dovecot:/b\n", "userdb given twice" },
+	{ "policy = /p\nuserdb_cache_ttl = 2d\n", "userdb_cache_ttl: expected a duration" },
+	{ "policy = /p\nuserdb_cache_ttl = 25h\n", "userdb_cache_ttl: expected a duration" },
+	{ "policy = /p\nuserdb_cache_ttl = -1\n", "userdb_cache_ttl: expected a duration" },
+	{ "policy = /p\nuserdb_timeout = 0\n", "userdb_timeout: expected a duration from 1s" },
+	{ "policy = /p\nuserdb_timeout = 61\n", "userdb_timeout: expected a duration from 1s" },
+	{ "policy = /p\nuserdb_cache_size = 50000001\n", "userdb_cache_size: expected a number" },
 	{ "", "no policy = PATH given" },
 	{ "message = x\n", "no policy = PATH given" },
 	{ "policy = /p\ncolour = red\n", "c.conf:2: unknown key 'colour'" },
@@ -83,7 +97,10 @@ static void test_values(void **state)
 		"listen = inet:[::1]:10041\n"
 		"log_tls = off\n"
 		"socket_mode = 0660\n"
-		"idle_timeout = 2m\n";
+		"idle_timeout = 2m\n"
+		"userdb = \"dovecot:/run/dovecot/tlsgate-userdb\"\n"
+		"userdb_cache_ttl = 2m\n"
+		"userdb_timeout = 3\n";
 	struct tg_config cfg;
 	struct tg_errors errs;
 	tg_config_init(&cfg);
@@ -98,6 +115,9 @@ static void test_values(void **state)
 	assert_int_equal(cfg.socket_mode, 0660);
 	assert_int_equal(cfg.idle_timeout, 120);
 	assert_int_equal(cfg.failure, TG_FAILURE_TEMPFAIL);
+	assert_string_equal(cfg.userdb_socket, "/run/dovecot/tlsgate-userdb");
+	assert_int_equal(cfg.userdb_cache_ttl, 120);
+	assert_int_equal(cfg.userdb_timeout, 3);
 	tg_config_free(&cfg);
 
 	/* defaults */
@@ -107,6 +127,10 @@ static void test_values(void **state)
 	assert_true(cfg.log_tls);
 	assert_false(cfg.check_unauthenticated);
 	assert_null(cfg.smtp_reply);
+	assert_null(cfg.userdb_socket);
+	assert_int_equal(cfg.userdb_cache_ttl, TG_USERDB_DEFAULT_TTL);
+	assert_int_equal(cfg.userdb_cache_size, TG_USERDB_DEFAULT_CACHE_SIZE);
+	assert_int_equal(cfg.userdb_timeout, TG_USERDB_DEFAULT_TIMEOUT);
 	tg_config_free(&cfg);
 }
 
