@@ -227,6 +227,36 @@ static int write_pidfile(int fd, const char *path)
 	return 0;
 }
 
+/*
+ * The pidfile belongs to the user the daemon runs as: no root-owned file
+ * is left behind, and the daemon removes it itself at exit when its
+ * directory is writable by that user (the runtime directory /run/tlsgate
+ * of the init script and the systemd unit). That user may also plant a
+ * file there before a start as root: only a regular file with one link,
+ * owned by root or by that user, is taken (a hard link to another file
+ * would be truncated and given away otherwise).
+ */
+static int take_pidfile(int fd, const char *path, const struct identity *id)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		pd_log(LOG_ERR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	uid_t owner = id->drop ? id->uid : geteuid();
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_uid != 0 && st.st_uid != owner)) {
+		pd_log(LOG_ERR, "%s: not a regular file with one link owned by root or "
+		       "the daemon's user; remove it", path);
+		return -1;
+	}
+	if (id->drop && fchown(fd, id->uid, id->gid) < 0) {
+		pd_log(LOG_ERR, "%s: cannot give it to %s: %s", path, id->name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int set_nonblocking(int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
@@ -294,11 +324,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (cfg.pidfile != NULL && !opt.spawn) {
-		pidfd = open(cfg.pidfile, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		pidfd = open(cfg.pidfile, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+			     0644);
 		if (pidfd < 0) {
 			pd_log(LOG_ERR, "%s: %s", cfg.pidfile, strerror(errno));
 			goto out_fds;
 		}
+		if (take_pidfile(pidfd, cfg.pidfile, &id) < 0)
+			goto out_fds;
 	}
 	if (drop_privileges(&id) < 0)
 		goto out_fds;
