@@ -2,10 +2,11 @@
 #
 #   make              build everything under build/
 #   make test         install missing Debian packages, build, run all suites
-#                     (unit, analyze, fuzz-smoke, e2e; see tests/fuzz/build.mk
-#                     for test-sanitize, valgrind and fuzz)
+#                     (unit, analyze, fuzz-smoke, e2e, package-test; see
+#                     tests/fuzz/build.mk for test-sanitize, valgrind and fuzz)
 #   make bench        run the benchmarks (figures go to docs/benchmarks.md)
 #   make install      PREFIX=/usr/local DESTDIR=...
+#   make deb          Debian packages tlsgate and dovecot-tlsgate in build/deb
 #
 # Options: WERROR=1 (warnings are errors; CI sets it), SANITIZE=address,undefined
 # Each part adds its own rules in its build.mk; this file only holds what
@@ -57,6 +58,7 @@ include tests/build.mk
 -include demo/build.mk
 -include docs/build.mk
 -include bench/build.mk
+-include debian/build.mk
 
 all: $(ALL_TARGETS)
 
@@ -64,13 +66,15 @@ deps:
 	tests/install-deps
 
 # The suite: unit tests, static analysis, a short run of every fuzz target,
-# then the end-to-end tests against real Dovecot and Postfix.
+# then the end-to-end tests against real Dovecot and Postfix, then the
+# Debian packages built, installed, used and purged (debian/build.mk).
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) analyze
 	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
+	$(MAKE) package-test
 
 install: $(INSTALL_TARGETS)
 
