@@ -8,7 +8,9 @@
 #   make install      PREFIX=/usr/local DESTDIR=...
 #   make deb          Debian packages tlsgate and dovecot-tlsgate in build/deb
 #
-# Options: WERROR=1 (warnings are errors; CI sets it), SANITIZE=address,undefined
+# Options: WERROR=1 (warnings are errors; CI sets it). Sanitizer builds:
+# `make test-sanitize` (tests/fuzz/build.mk), the one way to run the
+# suites with ASan + UBSan; `make test` refuses SANITIZE=.
 # Each part adds its own rules in its build.mk; this file only holds what
 # they share.
 
@@ -68,13 +70,20 @@ deps:
 # The suite: unit tests, static analysis, a short run of every fuzz target,
 # then the end-to-end tests against real Dovecot and Postfix, then the
 # Debian packages built, installed, used and purged (debian/build.mk).
-test: deps
+test: test-options deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) analyze
 	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
 	$(MAKE) package-test
+
+.PHONY: test-options
+test-options:
+ifneq ($(SANITIZE),)
+	@echo "make test: SANITIZE= is not an option of make test; run make test-sanitize" >&2
+	@exit 2
+endif
 
 install: $(INSTALL_TARGETS)
 
