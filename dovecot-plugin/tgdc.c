@@ -269,11 +269,22 @@ int tgdc_tls(int service, enum tgdc_secured secured)
 	}
 }
 
+/* The value is taken in any case (user databases often hold "REQUIRE"). */
 int tgdc_mode_field(const char *value)
 {
+	char lower[sizeof("require")];
+	size_t len;
+
 	if (value == NULL || *value == '\0')
 		return -1;
-	int mode = tg_mode_parse(value, strlen(value));
+	len = strlen(value);
+	if (len >= sizeof(lower))
+		return -2;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+	}
+	int mode = tg_mode_parse(lower, len);
 	return mode < 0 ? -2 : mode;
 }
 
