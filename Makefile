@@ -2,7 +2,8 @@
 #
 #   make              build everything under build/
 #   make test         install missing Debian packages, build, run all suites
-#                     (unit, analyze, fuzz-smoke, e2e, package-test; see
+#                     (unit, analyze, fuzz-smoke, e2e, package-test,
+#                     walkthrough; see
 #                     tests/fuzz/build.mk for test-sanitize, valgrind and fuzz)
 #   make bench        run the benchmarks (figures go to docs/benchmarks.md)
 #   make install      PREFIX=/usr/local DESTDIR=...
@@ -69,7 +70,9 @@ deps:
 
 # The suite: unit tests, static analysis, a short run of every fuzz target,
 # then the end-to-end tests against real Dovecot and Postfix, then the
-# Debian packages built, installed, used and purged (debian/build.mk).
+# Debian packages built, installed, used and purged, and docs/install.md's
+# complete setup followed on this machine's own configuration (both in a
+# throwaway overlay of /, debian/build.mk).
 test: test-options deps
 	$(MAKE) all
 	$(MAKE) unit
@@ -77,6 +80,7 @@ test: test-options deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
 	$(MAKE) package-test
+	$(MAKE) walkthrough
 
 .PHONY: test-options
 test-options:

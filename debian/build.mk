@@ -35,3 +35,10 @@ deb: deb-deps
 .PHONY: package-test
 package-test: deb
 	tests/package/run $(DEB_DIR)
+
+# The admin walkthrough of `make test` (tests/walkthrough/run): the steps
+# of docs/install.md's complete setup, run on a throwaway overlay of this
+# machine's root with its system Dovecot and Postfix, then real sessions.
+.PHONY: walkthrough
+walkthrough: deb
+	tests/walkthrough/run
