@@ -79,8 +79,9 @@ test: test-options deps
 	$(MAKE) analyze
 	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
-	$(MAKE) package-test
-	$(MAKE) walkthrough
+	$(MAKE) deb
+	$(MAKE) package-test DEB_BUILT=1
+	$(MAKE) walkthrough DEB_BUILT=1
 
 .PHONY: test-options
 test-options:

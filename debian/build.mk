@@ -32,13 +32,17 @@ deb: deb-deps
 # The package test of `make test` (tests/package/run): installs the
 # packages in a throwaway overlay of /, checks the init script and the unit,
 # plays the demo with the installed files, purges and compares.
+# DEB_BUILT=1: the packages in $(DEB_DIR) are fresh (make test builds them
+# once for both tests below).
+DEB_PREREQ := $(if $(DEB_BUILT),,deb)
+
 .PHONY: package-test
-package-test: deb
+package-test: $(DEB_PREREQ)
 	tests/package/run $(DEB_DIR)
 
 # The admin walkthrough of `make test` (tests/walkthrough/run): the steps
 # of docs/install.md's complete setup, run on a throwaway overlay of this
 # machine's root with its system Dovecot and Postfix, then real sessions.
 .PHONY: walkthrough
-walkthrough: deb
+walkthrough: $(DEB_PREREQ)
 	tests/walkthrough/run
