@@ -61,3 +61,34 @@ def test_a_planted_pidfile_is_refused_and_its_target_untouched(tmp_path, plant):
     st = victim.stat()
     assert victim.read_text() == "root's secret\n"
     assert (st.st_uid, st.st_mode & 0o777) == (0, 0o600)
+
+
+def test_pidfile_is_complete_when_the_start_command_returns(tmp_path):
+    """Type=forking and start-stop-daemon read the pidfile as soon as the
+    starting process exits: the daemon must have written it by then."""
+    import signal
+    import subprocess
+    import time
+
+    from policyd_daemon import POLICYD
+
+    run, _ = runtime_dir(tmp_path)
+    pidfile = run / "tlsgate-policyd.pid"
+    d = Policyd(tmp_path / "pd", POLICY, conf_extra=f"pidfile = {pidfile}\n")
+    for attempt in range(5):    # a race shows only now and then: try a few times
+        # no pipes: waiting for their end would wait for the daemon too
+        cp = subprocess.run([str(POLICYD), "-c", str(d.conf)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        assert cp.returncode == 0, d.conf.read_text()
+        text = pidfile.read_text()
+        assert text.endswith("\n") and text.strip().isdigit(), repr(text)
+        pid = int(text)
+        os.kill(pid, 0)     # alive
+        # it serves (and handles SIGTERM) once it answers
+        assert d.ask({"request": "smtpd_access_policy", "sasl_username": "a@example.com"}
+                     ).startswith("action=")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not pidfile.exists(), "the daemon left its pidfile behind"
