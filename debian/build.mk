@@ -14,14 +14,15 @@ deb-deps:
 	tests/install-deps tests/packages.txt tests/packages-deb.txt
 
 # The outer make's variables (WERROR, SANITIZE, BUILD...) stay out of the
-# package build: it sets its own in debian/rules.
+# package build: it sets its own in debian/rules. DOVECOT_CONFIG goes in:
+# the Dovecot to build the module for, whose ABI the package depends on.
 deb: deb-deps
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_SRC)
 	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./.git \
 		--exclude=__pycache__ . | tar -xf - -C $(DEB_SRC)
 	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-		DEB_BUILD_OPTIONS=parallel=2 \
+		DEB_BUILD_OPTIONS=parallel=2 DOVECOT_CONFIG=$(DOVECOT_CONFIG) \
 		dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 		|| { tail -n 60 ../build.log; echo "make deb: failed, see $(DEB_DIR)/build.log"; exit 1; }
 	chmod -R a+rX $(DEB_DIR)
