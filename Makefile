@@ -2,12 +2,16 @@
 #
 #   make              build everything under build/
 #   make test         install missing Debian packages, build, run all suites
-#                     (unit, analyze, fuzz-smoke, e2e; see tests/fuzz/build.mk
-#                     for test-sanitize, valgrind and fuzz)
+#                     (unit, analyze, fuzz-smoke, e2e, package-test,
+#                     walkthrough; see
+#                     tests/fuzz/build.mk for test-sanitize, valgrind and fuzz)
 #   make bench        run the benchmarks (figures go to docs/benchmarks.md)
 #   make install      PREFIX=/usr/local DESTDIR=...
+#   make deb          Debian packages tlsgate and dovecot-tlsgate in build/deb
 #
-# Options: WERROR=1 (warnings are errors; CI sets it), SANITIZE=address,undefined
+# Options: WERROR=1 (warnings are errors; CI sets it). Sanitizer builds:
+# `make test-sanitize` (tests/fuzz/build.mk), the one way to run the
+# suites with ASan + UBSan; `make test` refuses SANITIZE=.
 # Each part adds its own rules in its build.mk; this file only holds what
 # they share.
 
@@ -57,6 +61,7 @@ include tests/build.mk
 -include demo/build.mk
 -include docs/build.mk
 -include bench/build.mk
+-include debian/build.mk
 
 all: $(ALL_TARGETS)
 
@@ -65,14 +70,27 @@ deps:
 
 # The suite: unit tests, static analysis, a short run of every fuzz target,
 # then the end-to-end tests against real Dovecot (Debian's 2.3, and the
-# vendored 2.4.4 that tests/dovecot24-setup builds once) and Postfix.
-test: deps
+# vendored 2.4.4 that tests/dovecot24-setup builds once) and Postfix, then
+# the Debian packages built, installed, used and purged, and
+# docs/install.md's complete setup followed on this machine's own
+# configuration (both in a throwaway overlay of /, debian/build.mk).
+test: test-options deps
 	tests/dovecot24-setup
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) analyze
 	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
+	$(MAKE) deb
+	$(MAKE) package-test DEB_BUILT=1
+	$(MAKE) walkthrough DEB_BUILT=1
+
+.PHONY: test-options
+test-options:
+ifneq ($(SANITIZE),)
+	@echo "make test: SANITIZE= is not an option of make test; run make test-sanitize" >&2
+	@exit 2
+endif
 
 install: $(INSTALL_TARGETS)
 

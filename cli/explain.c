@@ -163,7 +163,7 @@ static int userdb_mode(const struct explain_args *a, struct tg_config *cfg,
 	if (a->userdb_mode != NULL) {
 		if (strcmp(a->userdb_mode, "none") == 0) {
 			login->mode_override = -1;
-		} else if ((login->mode_override = tg_mode_parse(a->userdb_mode,
+		} else if ((login->mode_override = tg_mode_field_parse(a->userdb_mode,
 							strlen(a->userdb_mode))) < 0) {
 			fprintf(stderr, "tlsgate explain: --userdb-mode takes off, audit, require or none\n");
 			return -1;

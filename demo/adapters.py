@@ -23,8 +23,19 @@ import mailstack as ms
 MESSAGE = "TLS required (tlsgate demo): use IMAPS, POP3S, SMTPS or STARTTLS"
 
 
-def artifacts(build: Path) -> dict[str, Path]:
-    """What the demo needs built, by what it is."""
+# Where the Debian packages (and `make install PREFIX=/usr`) put the parts;
+# `--installed` runs the demo with these instead of the build tree's.
+INSTALLED = {
+    "the tlsgate command": Path("/usr/bin/tlsgate"),
+    "tlsgate-policyd": Path("/usr/sbin/tlsgate-policyd"),
+    "the Dovecot passdb module": Path("/usr/lib/dovecot/modules/auth/libauthdb_tlsgate.so"),
+}
+
+
+def artifacts(build: Path | None) -> dict[str, Path]:
+    """What the demo needs, by what it is; build None: the installed files."""
+    if build is None:
+        return dict(INSTALLED)
     return {
         "the tlsgate command": build / "tlsgate",
         "tlsgate-policyd": build / "tlsgate-policyd",
@@ -38,6 +49,12 @@ def dovecot_module(build: Path) -> Path:
     inst = dovecot24.selected()
     sub = "dovecot-plugin" if inst == dovecot24.SYSTEM else f"dovecot-{inst.version}"
     return build / sub / "libauthdb_tlsgate.so"
+
+
+def auth_modules(build: Path | None) -> list[Path]:
+    """The modules Dovecot gets besides its own: none when tlsgate's is
+    installed in Dovecot's module directory, where Dovecot loads it from."""
+    return [] if build is None else [dovecot_module(build)]
 
 
 def tlsgate_conf(policy_dir: Path, policyd_port: int) -> str:
@@ -104,8 +121,8 @@ class Policyd:
 
     It is stopped explicitly by stop() and, failing that, at exit."""
 
-    def __init__(self, build: Path, conf: Path, log: Path):
-        self.bin = build / "tlsgate-policyd"
+    def __init__(self, build: Path | None, conf: Path, log: Path):
+        self.bin = artifacts(build)["tlsgate-policyd"]
         self.conf = conf
         self.log = log
         self.proc: subprocess.Popen | None = None

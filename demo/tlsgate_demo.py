@@ -148,7 +148,7 @@ class Steps:
 class Sandbox:
     """Certificates, configuration, policy, Dovecot + Postfix + policyd."""
 
-    def __init__(self, directory: Path, build: Path):
+    def __init__(self, directory: Path, build: Path | None):
         self.dir = directory
         self.build = build
         self.etc = directory / "etc"
@@ -157,7 +157,7 @@ class Sandbox:
         self.enforce_day = announced_day()
         self.stack: ms.Stack | None = None
         self.policyd: adapters.Policyd | None = None
-        self.tlsgate = build / "tlsgate"
+        self.tlsgate = adapters.artifacts(build)["the tlsgate command"]
 
     # -- files
     def write_files(self) -> None:
@@ -187,7 +187,7 @@ class Sandbox:
         self.stack = ms.Stack(
             self.dir / "stack", self.cert, ca=self.ca.cert,
             dovecot_kw=dict(passdb_extra=adapters.dovecot_passdb(self.conf),
-                            auth_modules=[adapters.dovecot_module(self.build)],
+                            auth_modules=adapters.auth_modules(self.build),
                             domain=ENFORCED),
             postfix_kw=dict(policy_service=self.policyd_port,
                             domains=[ENFORCED, AUDITED]))
@@ -527,7 +527,7 @@ def rel(p) -> str:
 LONGEST_SOCKET = "stack/dovecot/run/token-login/imap-urlauth"
 
 
-def preflight(build: Path, root: Path) -> list[str]:
+def preflight(build: Path | None, root: Path) -> list[str]:
     missing = []
     sock = root / LONGEST_SOCKET
     if len(str(sock).encode()) > 107:
@@ -541,14 +541,15 @@ def preflight(build: Path, root: Path) -> list[str]:
             missing.append(f"{tool} not found (run `make deps`)")
     for what, path in adapters.artifacts(build).items():
         if not path.exists():
-            missing.append(f"{what}: {rel(path)} has not been built (run `make`)")
+            missing.append(f"{what}: {rel(path)} has not been built (run `make`)" if build
+                           else f"{what}: {path} is not installed")
     return missing
 
 
 def cmd_run(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on_signal)
-    build = Path(args.build).resolve()
+    build = None if args.installed else Path(args.build).resolve()
     root = Path(args.dir).resolve() / "run"
     missing = preflight(build, root)
     say(_c("1", f"tlsgate demo: Dovecot {adapters.dovecot24.selected().version} + Postfix "
@@ -616,7 +617,7 @@ def state_path(root: Path) -> Path:
 
 
 def cmd_up(args) -> int:
-    build = Path(args.build).resolve()
+    build = None if args.installed else Path(args.build).resolve()
     root = Path(args.dir).resolve() / "up"
     missing = preflight(build, root)
     if missing:
@@ -653,7 +654,7 @@ def cmd_up(args) -> int:
     return 0
 
 
-def keeper(root: Path, build: Path, w: int) -> int:
+def keeper(root: Path, build: Path | None, w: int) -> int:
     sb = Sandbox(root, build)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -751,6 +752,9 @@ def main(argv=None) -> int:
                     help="where everything is written (default build/demo)")
     ap.add_argument("--build", default=str(REPO / "build"),
                     help="where the built programs are (default build)")
+    ap.add_argument("--installed", action="store_true",
+                    help="use the installed programs and Dovecot module (/usr, as the "
+                         "Debian packages install them) instead of --build")
     args = ap.parse_args(argv)
     return {"run": cmd_run, "up": cmd_up, "down": cmd_down}[args.command](args)
 

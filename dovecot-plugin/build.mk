@@ -126,5 +126,10 @@ endif
 ALL_TARGETS += $(DOVECOT_PLUGIN) $(DOVECOT_SETTINGS_PLUGIN)
 INSTALL_TARGETS += install-dovecot-plugin
 else
+# Not for the goals that install dovecot-dev first (make deps) and then
+# build in a new make, which says it if it is still missing.
+ifneq ($(filter-out deps demo demo-up demo-down test test-options bench deb deb-deps \
+	package-test clean,$(or $(MAKECMDGOALS),all)),)
 $(info dovecot-plugin: $(DOVECOT_CONFIG) not found (install dovecot-dev); the Dovecot module is not built)
+endif
 endif

@@ -269,11 +269,12 @@ int tgdc_tls(int service, enum tgdc_secured secured)
 	}
 }
 
+/* The value is taken in any case (user databases often hold "REQUIRE"). */
 int tgdc_mode_field(const char *value)
 {
 	if (value == NULL || *value == '\0')
 		return -1;
-	int mode = tg_mode_parse(value, strlen(value));
+	int mode = tg_mode_field_parse(value, strlen(value));
 	return mode < 0 ? -2 : mode;
 }
 

@@ -104,7 +104,7 @@ static void read_mode(const char *value, size_t vlen, struct tg_am_reply *out)
 		out->mode = TG_AM_MODE_NONE;
 		return;
 	}
-	int mode = memchr(raw, '\0', rlen) != NULL ? -1 : tg_mode_parse(raw, rlen);
+	int mode = memchr(raw, '\0', rlen) != NULL ? -1 : tg_mode_field_parse(raw, rlen);
 	out->mode = mode < 0 ? TG_AM_MODE_INVALID : mode;
 }
 

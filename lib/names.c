@@ -120,6 +120,11 @@ int tg_mode_parse(const char *s, size_t len)
 	return lookup(mode_names, 3, s, len, 0);
 }
 
+int tg_mode_field_parse(const char *s, size_t len)
+{
+	return lookup(mode_names, 3, s, len, 1);
+}
+
 const char *tg_mode_name(enum tg_mode mode)
 {
 	return (unsigned)mode <= TG_MODE_REQUIRE ? mode_names[mode] : "?";

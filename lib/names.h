@@ -64,6 +64,10 @@ int tg_tls_parse(const char *s, size_t len);
 const char *tg_tls_name(enum tg_tls tls);
 
 int tg_mode_parse(const char *s, size_t len);
+/* The tlsgate_mode field of a user database: the same names in any case
+ * (control panels and SQL columns often hold "REQUIRE"). Every part that
+ * reads the field uses this, so that all of them agree. */
+int tg_mode_field_parse(const char *s, size_t len);
 const char *tg_mode_name(enum tg_mode mode);
 int tg_verdict_parse(const char *s, size_t len);
 const char *tg_verdict_name(enum tg_verdict verdict);

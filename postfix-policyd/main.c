@@ -7,7 +7,8 @@
  * Start-up order: read the configuration, bind the listeners (as root if
  * need be), drop to `user`, load the policy as that user (so a reload
  * later reads the same files with the same rights), then go to the
- * background and serve. Any start-up error exits 1 (usage: 2) with a
+ * background (the pidfile is complete before the starting process exits)
+ * and serve. Any start-up error exits 1 (usage: 2) with a
  * message on stderr before the daemon detaches.
  */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +207,23 @@ static void raise_fd_limit(unsigned max_connections)
 		       (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
-static int daemonize(void)
+static int write_pidfile(int fd, const char *path, pid_t pid)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		pd_log(LOG_ERR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The parent writes the child's pid before it exits, so that the pidfile
+ * is complete when the start command returns (systemd's Type=forking and
+ * start-stop-daemon read it then). pidfd < 0: no pidfile.
+ */
+static int daemonize(int pidfd, const char *pidpath)
 {
 	pd_log_flush();
 	pid_t pid = fork();
@@ -213,8 +231,13 @@ static int daemonize(void)
 		pd_log(LOG_ERR, "fork: %s", strerror(errno));
 		return -1;
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		if (pidfd >= 0 && write_pidfile(pidfd, pidpath, pid) < 0) {
+			kill(pid, SIGKILL);
+			_exit(1);
+		}
 		_exit(0);
+	}
 	if (setsid() < 0)
 		return -1;
 	if (chdir("/") < 0)
@@ -230,12 +253,31 @@ static int daemonize(void)
 	return 0;
 }
 
-static int write_pidfile(int fd, const char *path)
+/*
+ * The pidfile belongs to the user the daemon runs as: no root-owned file
+ * is left behind, and the daemon removes it itself at exit when its
+ * directory is writable by that user (the runtime directory /run/tlsgate
+ * of the init script and the systemd unit). That user may also plant a
+ * file there before a start as root: only a regular file with one link,
+ * owned by root or by that user, is taken (a hard link to another file
+ * would be truncated and given away otherwise).
+ */
+static int take_pidfile(int fd, const char *path, const struct identity *id)
 {
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
 		pd_log(LOG_ERR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	uid_t owner = id->drop ? id->uid : geteuid();
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_uid != 0 && st.st_uid != owner)) {
+		pd_log(LOG_ERR, "%s: not a regular file with one link owned by root or "
+		       "the daemon's user; remove it", path);
+		return -1;
+	}
+	if (id->drop && fchown(fd, id->uid, id->gid) < 0) {
+		pd_log(LOG_ERR, "%s: cannot give it to %s: %s", path, id->name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -308,11 +350,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (cfg.pidfile != NULL && !opt.spawn) {
-		pidfd = open(cfg.pidfile, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		pidfd = open(cfg.pidfile, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+			     0644);
 		if (pidfd < 0) {
 			pd_log(LOG_ERR, "%s: %s", cfg.pidfile, strerror(errno));
 			goto out_fds;
 		}
+		if (take_pidfile(pidfd, cfg.pidfile, &id) < 0)
+			goto out_fds;
 	}
 	if (drop_privileges(&id) < 0)
 		goto out_fds;
@@ -329,12 +374,12 @@ int main(int argc, char **argv)
 	}
 
 	if (!opt.foreground && !opt.spawn) {
-		if (daemonize() < 0)
+		if (daemonize(pidfd, cfg.pidfile) < 0)
 			goto out_fds;
 		pd_log_open(false);
-	}
-	if (pidfd >= 0 && write_pidfile(pidfd, cfg.pidfile) < 0)
+	} else if (pidfd >= 0 && write_pidfile(pidfd, cfg.pidfile, getpid()) < 0) {
 		goto out_fds;
+	}
 
 	struct pd_server_config scfg = {
 		.answer = {

@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "endpoint.h"
 #include "output.h"
 #include "verdict.h"
@@ -61,6 +63,7 @@ struct probe_cli {
 	int warn_days;
 	bool sweep;
 	bool json;
+	bool per_account;	/* tlsgate's configuration is in use */
 };
 
 struct endpoint_plan {
@@ -255,7 +258,7 @@ static size_t run_all(const struct probe_cli *o, const struct probe_options *po,
 			probe_result_init(r, NULL, host, 0, name, false);
 			r->failure = PF_RESOLVE;
 			snprintf(r->error, sizeof(r->error), "%s", why);
-			probe_judge(r, o->warn_days);
+			probe_judge(r, o->warn_days, o->per_account);
 			if (!o->json)
 				probe_print_text(stdout, r);
 			continue;
@@ -267,7 +270,7 @@ static size_t run_all(const struct probe_cli *o, const struct probe_options *po,
 			probe_result_init(r, plan[i].service, host, plan[i].port,
 					  name, plan[i].optional);
 			probe_endpoint_run(r, &addrs, po);
-			probe_judge(r, o->warn_days);
+			probe_judge(r, o->warn_days, o->per_account);
 			if (!o->json) {
 				probe_print_text(stdout, r);
 				fflush(stdout);
@@ -275,6 +278,26 @@ static size_t run_all(const struct probe_cli *o, const struct probe_options *po,
 		}
 	}
 	return nresults;
+}
+
+/*
+ * With tlsgate's configuration (-c, --policy, or the default file), tlsgate
+ * decides TLS per account on the probed server: cleartext login on offer
+ * is then expected. The configuration must load, as everywhere else.
+ */
+static int uses_tlsgate_config(const struct cli_context *ctx, struct probe_cli *o)
+{
+	struct tg_config cfg;
+
+	if (ctx->config_path == NULL && ctx->policy_path == NULL &&
+	    access(TG_DEFAULT_CONFIG, F_OK) != 0)
+		return 0;
+	int r = cli_load_config(ctx, &cfg);
+	tg_config_free(&cfg);
+	if (r < 0)
+		return -1;
+	o->per_account = true;
+	return 0;
 }
 
 int cmd_probe(int argc, char **argv, const struct cli_context *ctx)
@@ -286,10 +309,11 @@ int cmd_probe(int argc, char **argv, const struct cli_context *ctx)
 	char why[300];
 	int status = PROBE_EXIT_ERROR;
 
-	(void)ctx;	/* probe needs no configuration */
 	int r = parse_options(argc, argv, &o);
 	if (r != 0)
 		return r > 0 ? 0 : PROBE_EXIT_ERROR;
+	if (uses_tlsgate_config(ctx, &o) < 0)
+		return PROBE_EXIT_ERROR;
 
 	size_t ntargets = (size_t)(argc - optind);
 	struct probe_target *targets = calloc(ntargets, sizeof(*targets));

@@ -118,46 +118,56 @@ static void judge_versions(struct probe_result *r)
 				   r->versions[1] == PV_UNKNOWN ? 1 : 0]);
 }
 
-static void judge_plaintext_auth(struct probe_result *r)
+/*
+ * Cleartext login on offer before STARTTLS: a warning, unless tlsgate
+ * decides per account (the probe runs with its configuration). Then it is
+ * expected - exempt and audit accounts must still log in - and only noted.
+ */
+static void judge_plaintext_auth(struct probe_result *r, bool per_account)
 {
 	const struct probe_caps *c = &r->caps;
+	char what[sizeof(r->reasons[0].text)];
 
 	if (r->service->style != PROBE_STARTTLS || r->plaintext_auth != 1)
 		return;
 	switch (r->service->proto) {
 	case PROBE_IMAP:
-		add(r, PROBE_WARNING, "password login is advertised before "
-		    "STARTTLS (%s%s%s): clients may send passwords in "
-		    "cleartext", c->login_disabled ? "LOGINDISABLED, but " :
-		    "no LOGINDISABLED", c->mechs[0] ? "; AUTH=" : "", c->mechs);
+		snprintf(what, sizeof(what), "password login is advertised before "
+			 "STARTTLS (%s%s%s)", c->login_disabled ? "LOGINDISABLED, but " :
+			 "no LOGINDISABLED", c->mechs[0] ? "; AUTH=" : "", c->mechs);
 		break;
 	case PROBE_POP3: {
-		char what[160] = "";
+		char list[160] = "";
 		if (c->user_command)
-			probe_list_add(what, sizeof(what), ", ", "USER");
+			probe_list_add(list, sizeof(list), ", ", "USER");
 		if (c->mech_plain || c->mech_login) {
 			char sasl[140];
 			snprintf(sasl, sizeof(sasl), "SASL %s", c->mechs);
-			probe_list_add(what, sizeof(what), ", ", sasl);
+			probe_list_add(list, sizeof(list), ", ", sasl);
 		}
-		add(r, PROBE_WARNING, "password login is advertised before STLS "
-		    "(%s): clients may send passwords in cleartext", what);
+		snprintf(what, sizeof(what), "password login is advertised before "
+			 "STLS (%s)", list);
 		break;
 	}
 	case PROBE_SMTP:
-		add(r, PROBE_WARNING, "AUTH is advertised before STARTTLS "
-		    "(AUTH %s): clients may send passwords in cleartext",
-		    c->mechs);
+		snprintf(what, sizeof(what), "AUTH is advertised before STARTTLS "
+			 "(AUTH %s)", c->mechs);
 		break;
 	case PROBE_SIEVE:
-		add(r, PROBE_WARNING, "password login is advertised before "
-		    "STARTTLS (SASL \"%s\"): clients may send passwords in "
-		    "cleartext", c->mechs);
+	default:
+		snprintf(what, sizeof(what), "password login is advertised before "
+			 "STARTTLS (SASL \"%s\")", c->mechs);
 		break;
 	}
+	if (per_account)
+		add(r, PROBE_NOTE, "%s: expected with tlsgate, which refuses "
+		    "cleartext logins per account (accounts that require TLS)", what);
+	else
+		add(r, PROBE_WARNING, "%s: clients may send passwords in cleartext",
+		    what);
 }
 
-void probe_judge(struct probe_result *r, int warn_days)
+void probe_judge(struct probe_result *r, int warn_days, bool per_account)
 {
 	r->nreasons = 0;
 	if (r->optional && r->failure == PF_CONNECT) {
@@ -168,7 +178,7 @@ void probe_judge(struct probe_result *r, int warn_days)
 	}
 	judge_failure(r);
 	if (r->service != NULL) {	/* NULL: the host did not resolve */
-		judge_plaintext_auth(r);
+		judge_plaintext_auth(r, per_account);
 		judge_certificate(r, warn_days);
 		judge_versions(r);
 	}

@@ -57,13 +57,13 @@ struct template {
 
 enum placeholder {
 	PH_ACCOUNT, PH_DOMAIN, PH_SERVICES, PH_CLIENTS, PH_FIRST_SEEN, PH_LAST_SEEN,
-	PH_COUNT, PH_SEEN, PH_ENFORCE_FROM, PH_FROM,
+	PH_COUNT, PH_SEEN, PH_ENFORCE_FROM, PH_FROM, PH_ENFORCED,
 	PH_IMAP, PH_POP3, PH_SMTP, PH_SUBMISSION, PH_SIEVE,
 	PH_COUNT_ALL
 };
 static const char *const placeholder_names[PH_COUNT_ALL] = {
 	"account", "domain", "services", "clients", "first_seen", "last_seen",
-	"count", "seen", "enforce_from", "from",
+	"count", "seen", "enforce_from", "from", "enforced",
 	"imap", "pop3", "smtp", "submission", "sieve",
 };
 
@@ -673,7 +673,12 @@ static void notice_values_fill(struct notice_values *nv, const struct tally_acco
 		tg_date_format(a->policy_enforce_from, nv->enforce, sizeof(nv->enforce));
 	else if (a->enforce_from != NULL && tg_date_parse(a->enforce_from, strlen(a->enforce_from), &(int32_t){ 0 }) == 0)
 		snprintf(nv->enforce, sizeof(nv->enforce), "%s", a->enforce_from);
+	/* A date is news only while it is ahead; once the account is
+	 * refused already, {{enforced}} says so instead. */
+	if (a->enforced)
+		nv->enforce[0] = '\0';
 	nv->v[PH_ENFORCE_FROM] = nv->enforce;
+	nv->v[PH_ENFORCED] = a->enforced ? "yes" : "";
 	nv->v[PH_FROM] = from;
 	for (int s = 0; s < TG_SERVICE_COUNT; s++)
 		nv->v[PH_IMAP + s] = a->services_plain & (1u << s) ? "yes" : "";

@@ -540,6 +540,8 @@ static void decide_devices(struct tally_account *a, const struct tg_policy *poli
 				tg_decide(policy, &login, &dec);
 				if (dec.enforce_from != 0 && a->policy_enforce_from == 0)
 					a->policy_enforce_from = dec.enforce_from;
+				if (dec.verdict == TG_VERDICT_REJECT)
+					a->enforced = true;
 			}
 		}
 		if (d->break_services)
@@ -586,6 +588,7 @@ int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today)
 		struct tally_account *a = s->value;
 		struct tally_domain *d = a->domain;
 		a->would_break = false;
+		a->enforced = policy == NULL && a->rejects > 0;
 		decide_devices(a, policy, today);
 		d->accounts++;
 		d->events += a->events;

@@ -74,6 +74,10 @@ struct tally_account {
 	uint8_t recent_next;
 	bool would_break;		/* after tally_finish */
 	int32_t policy_enforce_from;	/* from the policy, 0 if none */
+	/* After tally_finish: plaintext logins of the account are refused
+	 * already (on the day given): by the policy, or without one, as
+	 * its events show (verdict=reject). */
+	bool enforced;
 };
 
 struct tally_domain {

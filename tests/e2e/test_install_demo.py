@@ -367,7 +367,7 @@ def test_install_md_spawn_setup_works(tmp_path_factory, stack_factory):
     master = master.replace("/usr/local/sbin/tlsgate-policyd",
                             f"{BUILD / 'tlsgate-policyd'} -c {conf}")
     master = master.replace("user=tlsgate", "user=nobody")  # exists everywhere
-    restrictions = re.search(r"smtpd_recipient_restrictions =\s*(.*)", main, re.S).group(1)
+    restrictions = re.search(r"mua_recipient_restrictions =\s*(.*)", main, re.S).group(1)
     limit = re.search(r"^tlsgate_time_limit = \S+", main, re.M).group(0)
     ms.make_traversable(d)
     # spawn(8) runs the program as `nobody`: it must be able to

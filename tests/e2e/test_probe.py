@@ -39,10 +39,11 @@ DOVECOT_SERVICES = [("imap", "imap"), ("imaps", "imaps"), ("pop3", "pop3"),
                     ("smtps", "submissions"), ("sieve", "sieve")]
 
 
-def probe(*args, expect_json: bool = True, timeout: float = 60):
-    """Runs tlsgate probe; returns (exit code, parsed JSON or stdout, stderr)."""
+def probe(*args, expect_json: bool = True, timeout: float = 60, conf=None):
+    """Runs tlsgate probe (with `-c conf` if given); returns (exit code,
+    parsed JSON or stdout, stderr)."""
     assert TLSGATE.exists(), "build tlsgate first (make)"
-    cmd = [str(TLSGATE), "probe", *map(str, args)]
+    cmd = [str(TLSGATE), *(["-c", str(conf)] if conf else []), "probe", *map(str, args)]
     if expect_json:
         cmd.append("--json")
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

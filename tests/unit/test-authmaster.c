@@ -36,8 +36,9 @@ static const struct {
 	{ "USER\t1\talice@example.com\tuid=8\ttlsgate_mode=require", 1, TG_AM_FOUND, 1, TG_MODE_REQUIRE, NULL },
 	{ "USER\t2\tb\ttlsgate_mode=off", 1, TG_AM_FOUND, 2, TG_MODE_OFF, NULL },
 	{ "USER\t3\tb\ttlsgate_mode=audit\tx=y", 1, TG_AM_FOUND, 3, TG_MODE_AUDIT, NULL },
-	/* as the Dovecot module reads the field: exact words only */
-	{ "USER\t3\tb\ttlsgate_mode=OFF", 1, TG_AM_FOUND, 3, TG_AM_MODE_INVALID, NULL },
+	/* as the Dovecot module reads the field: the words in any case */
+	{ "USER\t3\tb\ttlsgate_mode=OFF", 1, TG_AM_FOUND, 3, TG_MODE_OFF, NULL },
+	{ "USER\t3\tb\ttlsgate_mode=Require", 1, TG_AM_FOUND, 3, TG_MODE_REQUIRE, NULL },
 	{ "USER\t3\tb\ttlsgate_mode=require ", 1, TG_AM_FOUND, 3, TG_AM_MODE_INVALID, NULL },
 	{ "USER\t4\tb\tuid=1", 1, TG_AM_FOUND, 4, TG_AM_MODE_NONE, NULL },
 	{ "USER\t5\tb\ttlsgate_mode=", 1, TG_AM_FOUND, 5, TG_AM_MODE_NONE, NULL },

@@ -64,6 +64,8 @@ static const struct mode_case mode_cases[] = {
 	{ "off", TG_MODE_OFF }, { "audit", TG_MODE_AUDIT },
 	{ "require", TG_MODE_REQUIRE }, { NULL, -1 }, { "", -1 },
 	{ "requir", -2 }, { "require ", -2 }, { "yes", -2 },
+	{ "REQUIRE", TG_MODE_REQUIRE }, { "Audit", TG_MODE_AUDIT }, { "oFF", TG_MODE_OFF },
+	{ "REQUIREx", -2 }, { "requirement", -2 },
 };
 
 static void test_mode_field(void **state)

@@ -190,7 +190,7 @@ static void test_verdicts(void **state)
 		struct probe_result r;
 		good_result(&r, c->service);
 		apply(&r, c->change);
-		probe_judge(&r, 30);
+		probe_judge(&r, 30, false);
 		bool found = c->want_reason == NULL;
 		for (size_t k = 0; k < r.nreasons; k++)
 			if (c->want_reason && strstr(r.reasons[k].text, c->want_reason))
@@ -247,10 +247,34 @@ static void test_json_escaping(void **state)
 	}
 }
 
+/* With tlsgate's configuration, cleartext login on offer is expected:
+ * noted, and the endpoint is ready if nothing else is wrong. */
+static void test_plaintext_auth_with_tlsgate_config(void **state)
+{
+	(void)state;
+	struct probe_result r;
+	good_result(&r, "submission");
+	apply(&r, PLAINTEXT_AUTH);
+	probe_judge(&r, 30, true);
+	assert_int_equal(r.verdict, PROBE_READY);
+	assert_int_equal(r.nreasons, 1);
+	assert_int_equal(r.reasons[0].level, PROBE_NOTE);
+	assert_non_null(strstr(r.reasons[0].text, "AUTH is advertised before STARTTLS (AUTH PLAIN)"));
+	assert_non_null(strstr(r.reasons[0].text, "expected with tlsgate"));
+
+	/* other findings still count */
+	good_result(&r, "imap");
+	apply(&r, PLAINTEXT_AUTH);
+	r.cert.days_left = 5;
+	probe_judge(&r, 30, true);
+	assert_int_equal(r.verdict, PROBE_WARNINGS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verdicts),
+		cmocka_unit_test(test_plaintext_auth_with_tlsgate_config),
 		cmocka_unit_test(test_overall_and_exit),
 		cmocka_unit_test(test_json_escaping),
 	};

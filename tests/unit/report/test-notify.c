@@ -297,6 +297,35 @@ static void test_run_out(void **state)
 	assert_int_not_equal(system(p), 0);
 }
 
+/* Once the domain's from= day has come, the notice says the logins are
+ * refused already, and no date that lies in the past. */
+static void test_run_out_already_enforced(void **state)
+{
+	char tpl[160], p[600];
+	snprintf(tpl, sizeof(tpl), "%s/t2.txt", dir);
+	write_file(tpl,
+		   "Subject: TLS for {{account}}\n"
+		   "\n"
+		   "{{#enforced}}\n"
+		   "Refused already.\n"
+		   "{{/enforced}}\n"
+		   "{{#enforce_from}}\n"
+		   "Enforced from {{enforce_from}}.\n"
+		   "{{/enforce_from}}\n");
+	snprintf(p, sizeof(p), "rm -f '%s'/*.eml", path_out);
+	assert_int_equal(system(p), 0);
+	const char *args[] = { "--out", path_out, "--from", "Admin <postmaster@example.com>",
+			       "--template", tpl, "--at", "2027-03-02", path_log, NULL };
+	assert_int_equal(run_notify(args), 0);
+	snprintf(p, sizeof(p), "%s/alice@example.com.eml", path_out);
+	char *m = read_file(p);
+	assert_non_null(m);
+	if (strstr(m, "Refused already.") == NULL || strstr(m, "Enforced from") != NULL)
+		fail_msg("want 'Refused already.' and no date in:\n%s", m);
+	snprintf(p, sizeof(p), "rm -f '%s'/*.eml", path_out);
+	assert_int_equal(system(p), 0);
+}
+
 static void test_run_state_every_max(void **state)
 {
 	char p[600];
@@ -414,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_run_state_every_max),
 		cmocka_unit_test(test_bad_arguments_and_templates),
 		cmocka_unit_test(test_send),
+		cmocka_unit_test(test_run_out_already_enforced),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
