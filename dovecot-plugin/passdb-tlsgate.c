@@ -11,7 +11,9 @@
  *
  * Results: allowed -> OK (the earlier passdb's credentials stay in use);
  * refused after PLAIN/LOGIN -> USER_DISABLED with the reason text the
- * client shows; refused in a credentials lookup (CRAM-MD5, SCRAM, ...,
+ * client shows, without raising the client address's auth penalty (the
+ * client proved the password and is told why; many accounts share one
+ * NAT address); refused in a credentials lookup (CRAM-MD5, SCRAM, ...,
  * where the mechanism has not checked the password yet) -> USER_DISABLED
  * without a reason, which the client cannot tell from a wrong password;
  * no policy and failure = tempfail -> a temporary failure. Requests
@@ -118,6 +120,14 @@ static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 	tgdc_decide(mod->tg, &req, res);
 }
 
+/* A refusal after a verified password is no password guess: Dovecot's
+ * failure delay still applies, the address's auth penalty does not grow.
+ * ("no-penalty" is the auth client's own flag for this, set the same way.) */
+static void spare_penalty(struct auth_request *request)
+{
+	(void)auth_request_import_auth(request, "no-penalty", "");
+}
+
 /* A temporary failure whatever the passdb's result_internalfail says:
  * USER_DISABLED ends the passdb chain, internal_failure makes the reply
  * "temporary failure". */
@@ -150,6 +160,7 @@ tlsgate_verify_plain(struct auth_request *request,
 		break;
 	case TGDC_REFUSE:
 		auth_request_set_field(request, "reason", res.reason, NULL);
+		spare_penalty(request);
 		callback(PASSDB_RESULT_USER_DISABLED, request);
 		break;
 	case TGDC_TEMPFAIL:

@@ -1,0 +1,91 @@
+"""The `tlsgate` passdb as a provider runs it: many customers behind one
+address (auth penalty), policy edits while no logins arrive (the auth
+process's timer), and passdbs that change the login name (the account
+decides, not the typed name). Own Dovecot instances: each needs settings
+the shared stack must not have.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import pytest
+
+import mailstack as ms
+from dovecot_tlsgate import MESSAGE, MODULE, PolicyDir, passdb_block, wait_event
+
+D = ms.DOMAIN
+PW = "Secret-123"
+IMAP_REFUSAL = f"[PRIVACYREQUIRED] {MESSAGE}"
+AUTH_FAILED = "[AUTHENTICATIONFAILED] Authentication failed."
+
+
+def start_dovecot(factory, tmp_path_factory, name, rules, users, **dovecot_kw):
+    if not MODULE.is_file():
+        pytest.fail(f"{MODULE} not built (make)")
+    pol = PolicyDir(tmp_path_factory.mktemp(name + "-etc"), rules)
+    st = factory(name=name, start=False, postfix=False,
+                 dovecot_kw=dict(passdb_extra=passdb_block(pol.conf), auth_modules=[MODULE],
+                                 **dovecot_kw))
+    for user in users:
+        st.add_user(user, PW)
+    st.start()
+    st.policy = pol
+    return st
+
+
+def imap_login(st, user, mode="plain", password=PW, source=ms.CLIENT_ADDR):
+    """(typ, text), seconds from connect to the login's answer."""
+    t0 = time.monotonic()
+    with st.imap(mode, source_address=source) as c:
+        r = c.try_login(user, password)
+    return r, time.monotonic() - t0
+
+
+# ---- many accounts behind one address --------------------------------------
+
+NAT_USERS = [f"nat{i}@{D}" for i in range(7)]
+
+
+def test_refusals_do_not_slow_down_their_address(stack_factory, tmp_path_factory):
+    """An office NAT: six old mail programs refused for plaintext must not
+    hold up a correct TLS login from the same address (Dovecot's auth
+    penalty is on, as by default)."""
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-nat", f"require @{D}\n",
+                       NAT_USERS + [f"guess@{D}"], auth_penalty=True)
+    for user in NAT_USERS[:6]:
+        assert imap_login(st, user)[0] == ("NO", IMAP_REFUSAL)
+    (ok, seconds) = imap_login(st, NAT_USERS[6], "starttls")
+    assert ok[0] == "OK", ok
+    assert seconds < 3.0, seconds
+    # the penalty is on in this instance: a wrong password still raises it
+    assert imap_login(st, f"guess@{D}", "starttls", password="wrong",
+                      source="127.0.0.3")[0] == ("NO", AUTH_FAILED)
+    (ok, seconds) = imap_login(st, f"guess@{D}", "starttls", source="127.0.0.3")
+    assert ok[0] == "OK" and seconds >= 1.5, (ok, seconds)
+
+
+def test_credentials_lookup_refusals_still_count(stack_factory, tmp_path_factory):
+    """CRAM-MD5: a refusal there must look like a wrong password, so it
+    raises the penalty like one."""
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-nat-cram", f"require @{D}\n",
+                       NAT_USERS[:2], auth_penalty=True,
+                       config_extra="auth_mechanisms = plain login cram-md5\n")
+    with st.imap(source_address="127.0.0.3") as c:
+        r = cram_login(c, NAT_USERS[0], PW)
+    assert r[0] == "NO", r
+    (ok, seconds) = imap_login(st, NAT_USERS[1], "starttls", source="127.0.0.3")
+    assert ok[0] == "OK" and seconds >= 1.5, (ok, seconds)
+
+
+def cram_login(c, user, password):
+    """AUTHENTICATE CRAM-MD5 with the right password: ("OK"|"NO", text)."""
+    def answer(challenge):
+        digest = hmac.new(password.encode(), challenge, "md5").hexdigest()
+        return f"{user} {digest}".encode()
+    try:
+        return c.authenticate("CRAM-MD5", answer)[0], ""
+    except c.error as e:
+        return "NO", str(e)
+
