@@ -30,6 +30,8 @@ struct tlsgate_passdb_module {
 	struct passdb_module module;
 	struct tgdc *tg;
 	struct event *event;
+	/* Looks at the policy files while no logins arrive. */
+	struct timeout *to_tick;
 	bool misconfig_logged;
 };
 
@@ -216,6 +218,17 @@ tlsgate_preinit(pool_t pool, const char *args)
 	return &mod->module;
 }
 
+/* The auth process's own timer: a policy edit is put in force within
+ * about a second even when no login arrives (tgdc_tick() says when it
+ * wants to run next). */
+static void tlsgate_tick(struct tlsgate_passdb_module *mod)
+{
+	unsigned int msecs = tgdc_tick(mod->tg, ioloop_time);
+
+	timeout_remove(&mod->to_tick);
+	mod->to_tick = timeout_add(msecs, tlsgate_tick, mod);
+}
+
 /* Loads in init, not preinit: init runs with the auth process's final
  * privileges, the same ones later reloads run with. Auth worker processes
  * never run this (non-blocking) passdb, so they load nothing. */
@@ -230,6 +243,7 @@ static void tlsgate_init(struct passdb_module *module)
 	mod->tg = tgdc_open(module->args, tlsgate_log, mod->event);
 	if (mod->tg == NULL)
 		i_fatal("tlsgate passdb: out of memory");
+	mod->to_tick = timeout_add(TGDC_TICK_MSECS, tlsgate_tick, mod);
 }
 
 static void tlsgate_deinit(struct passdb_module *module)
@@ -237,6 +251,7 @@ static void tlsgate_deinit(struct passdb_module *module)
 	struct tlsgate_passdb_module *mod =
 		(struct tlsgate_passdb_module *)module;
 
+	timeout_remove(&mod->to_tick);
 	tgdc_close(mod->tg);
 	mod->tg = NULL;
 	event_unref(&mod->event);

@@ -249,6 +249,13 @@ static void poll_files(struct tgdc *tg, time_t now)
 	tg_errors_clear(&errs);
 }
 
+unsigned int tgdc_tick(struct tgdc *tg, time_t now)
+{
+	poll_files(tg, now);
+	return tg->holder != NULL && tg_holder_loading(tg->holder) ?
+	       TGDC_TICK_LOADING_MSECS : TGDC_TICK_MSECS;
+}
+
 int tgdc_service(const char *service)
 {
 	if (service == NULL)

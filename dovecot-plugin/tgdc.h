@@ -78,6 +78,20 @@ struct tgdc_result {
 void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 		 struct tgdc_result *res);
 
+/* Milliseconds between the checks tgdc_tick() asks for: once a second,
+ * and more often while a load runs, so that a loaded policy is put in
+ * force soon after it is read. */
+#define TGDC_TICK_MSECS 1000
+#define TGDC_TICK_LOADING_MSECS 100
+
+/* The caller's timer: does what a login would do before deciding - looks
+ * at the policy files (at most once a second, a few stat()s; a change
+ * starts a reload in the background), puts a finished reload in force,
+ * retries a configuration that failed to load - so that an edit is in
+ * force within about a second whether or not logins arrive. Returns the
+ * milliseconds until it wants to be called again. */
+unsigned int tgdc_tick(struct tgdc *tg, time_t now);
+
 /* Waits for a policy reload in progress (they run in a thread of their
  * own) and puts its result in force. For tests; tgdc_decide() picks up a
  * finished reload by itself. */

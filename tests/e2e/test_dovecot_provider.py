@@ -89,3 +89,24 @@ def cram_login(c, user, password):
     except c.error as e:
         return "NO", str(e)
 
+
+
+# ---- a policy edit while no logins arrive ----------------------------------
+
+def test_policy_edit_in_force_without_logins(stack_factory, tmp_path_factory):
+    """A rollback (require -> audit) after a quiet period: the first login
+    after it is decided by the new policy, also when no login arrived since
+    the edit (the auth process's own timer notices it)."""
+    st = start_dovecot(stack_factory, tmp_path_factory, "tg-timer", f"require @{D}\n",
+                       [f"alice@{D}"])
+    d = st.dovecot
+    assert imap_login(st, f"alice@{D}")[0] == ("NO", IMAP_REFUSAL)
+    time.sleep(1.5)  # quiet: nothing polls on behalf of a login now
+    mark = d.log_mark()
+    edited = time.monotonic()
+    st.policy.write("main.conf", f"audit @{D}\n")
+    d.wait_log(r"tlsgate passdb: policy reloaded from", timeout=2.0, since=mark)
+    delay = time.monotonic() - edited
+    assert delay < 2.0, delay
+    assert imap_login(st, f"alice@{D}")[0][0] == "OK"
+    wait_event(d, mark, user=f"alice@{D}", verdict="audit", tls="none")

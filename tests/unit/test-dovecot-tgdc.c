@@ -2,8 +2,8 @@
  * test-dovecot-tgdc - the Dovecot passdb's Dovecot-free half (tgdc.c):
  * service names, "secured" states, tlsgate_mode values, the client's
  * reason text, and whole decisions over real policy files - including
- * reloads, a broken edit, a missing policy under both `failure` settings,
- * and log_tls.
+ * reloads (also by the timer alone), a broken edit, a missing policy under
+ * both `failure` settings, and log_tls.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,6 +296,51 @@ static void test_reload_and_broken_edit(void **state)
 	tgdc_close(tg);
 }
 
+/* The timer alone puts an edit in force: no login in between. */
+static void test_tick_without_logins(void **state)
+{
+	struct tgdc_result res;
+	(void)state;
+	write_conf("");
+	write_file("policy.conf", "require @example.com\n");
+	struct tgdc *tg = open_tg();
+	assert_int_equal(tgdc_tick(tg, T0), TGDC_TICK_MSECS);
+
+	write_file("policy.conf", "audit @example.com\n");
+	logbuf[0] = '\0';
+	/* the next second: noticed, loading; asks to be called again soon */
+	unsigned int msecs = tgdc_tick(tg, T0 + 1);
+	for (int i = 0; msecs == TGDC_TICK_LOADING_MSECS && i < 1000; i++) {
+		usleep(10000);
+		msecs = tgdc_tick(tg, T0 + 1);
+	}
+	assert_int_equal(msecs, TGDC_TICK_MSECS);
+	assert_non_null(strstr(logbuf, "policy reloaded from"));
+	/* the first login after the quiet time follows the new policy */
+	decide(tg, "a@example.com", "imap", TGDC_SECURED_NONE, T0 + 1, &res);
+	assert_int_equal(res.action, TGDC_ALLOW);
+	assert_non_null(strstr(logbuf, "verdict=audit"));
+	tgdc_close(tg);
+}
+
+/* A configuration that failed to load is retried by the timer too. */
+static void test_tick_fixed_config(void **state)
+{
+	struct tgdc_result res;
+	(void)state;
+	write_file("policy.conf", "require @example.com\n");
+	write_file("tlsgate.conf", "policy = policy.conf\nno_such_key = 1\n");
+	struct tgdc *tg = open_tg();
+	assert_int_equal(tgdc_tick(tg, T0), TGDC_TICK_MSECS);
+	write_conf("");
+	logbuf[0] = '\0';
+	assert_int_equal(tgdc_tick(tg, T0 + 1), TGDC_TICK_MSECS);
+	assert_non_null(strstr(logbuf, "policy loaded from"));
+	decide(tg, "a@example.com", "imap", TGDC_SECURED_NONE, T0 + 1, &res);
+	assert_int_equal(res.action, TGDC_REFUSE);
+	tgdc_close(tg);
+}
+
 struct failure_case { const char *conf_extra; enum tgdc_action want; const char *want_log; };
 static const struct failure_case failure_cases[] = {
 	{ "", TGDC_TEMPFAIL, "E tlsgate passdb: no policy in force" },
@@ -376,6 +421,8 @@ int main(void)
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test_setup_teardown(test_decisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_broken_edit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_without_logins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_fixed_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_config_then_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_tls_off, setup, teardown),
