@@ -85,6 +85,15 @@ static const char *mode_field(struct auth_request *request)
 	return value;
 }
 
+/* The name as typed, to log beside the account. A master login's typed
+ * name holds the master user's: not logged. */
+static const char *typed_login(const struct auth_request *request)
+{
+	if (request->fields.master_user != NULL)
+		return NULL;
+	return request->fields.original_username;
+}
+
 static enum tgdc_secured secured_of(const struct auth_request *request)
 {
 	switch (request->fields.secured) {
@@ -104,6 +113,9 @@ static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 {
 	struct tgdc_request req = {
 		.user = request->fields.user,
+		.login = typed_login(request),
+		.account_field = auth_fields_find(request->fields.extra_fields,
+						  "tlsgate_account"),
 		.service = request->fields.service,
 		.remote_ip = request->fields.remote_ip.family != 0 ?
 			net_ip2addr(&request->fields.remote_ip) : NULL,

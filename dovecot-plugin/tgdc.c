@@ -301,6 +301,13 @@ char *tgdc_reason(int service, const char *message, char *buf, size_t size)
 	return buf;
 }
 
+const char *tgdc_account(const struct tgdc_request *req)
+{
+	if (req->account_field != NULL && req->account_field[0] != '\0')
+		return req->account_field;
+	return req->user;
+}
+
 /* No policy in force: the `failure` setting decides. */
 static void decide_without_policy(struct tgdc *tg,
 				  const struct tgdc_request *req,
@@ -314,7 +321,8 @@ static void decide_without_policy(struct tgdc *tg,
 	    req->now - tg->no_policy_logged < NO_POLICY_LOG_SECONDS)
 		return;
 	tg->no_policy_logged = req->now;
-	tg_sanitize(req->user, strlen(req->user), 64, user, sizeof(user));
+	tg_sanitize(tgdc_account(req), strlen(tgdc_account(req)), 64, user,
+		    sizeof(user));
 	say(tg, allow ? TGDC_LOG_WARNING : TGDC_LOG_ERROR,
 	    LOG_PREFIX "no policy in force: login of %s %s (repeated at most every %d seconds)",
 	    user, allow ? "allowed (failure = allow)" :
@@ -329,7 +337,8 @@ static int mode_override(struct tgdc *tg, const struct tgdc_request *req)
 
 	if (mode != -2)
 		return mode;
-	tg_sanitize(req->user, strlen(req->user), 64, user, sizeof(user));
+	tg_sanitize(tgdc_account(req), strlen(tgdc_account(req)), 64, user,
+		    sizeof(user));
 	tg_sanitize(req->mode_field, strlen(req->mode_field), 32, value,
 		    sizeof(value));
 	say(tg, TGDC_LOG_WARNING,
@@ -348,6 +357,8 @@ static void log_event(struct tgdc *tg, const struct tg_login *login,
 	tg_event_from_decision(&ev, &texts, d, login->user, login->service,
 			       login->client, login->tls, req->mech,
 			       req->session);
+	if (req->login != NULL && strcmp(req->login, login->user) != 0)
+		ev.value[TG_EV_LOGIN] = req->login;
 	if (tg_event_format(&ev, line, sizeof(line)) < 0)
 		return;
 	tg->log(tg->log_ctx, TGDC_LOG_INFO, line);
@@ -374,7 +385,7 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 	}
 
 	memset(&login, 0, sizeof(login));
-	login.user = req->user;
+	login.user = tgdc_account(req);
 	login.service = (enum tg_service)service;
 	login.client = req->remote_ip != NULL &&
 		       tg_addr_parse(req->remote_ip, strlen(req->remote_ip),

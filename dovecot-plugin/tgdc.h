@@ -28,7 +28,7 @@
 
 #define TGDC_DEFAULT_CONFIG "/etc/tlsgate/tlsgate.conf"
 #define TGDC_REASON_MAX 512		/* prefix + message + NUL */
-#define TGDC_EVENT_MAX 12288		/* = TG_EVENT_MAX_LINE */
+#define TGDC_EVENT_MAX 13312		/* = TG_EVENT_MAX_LINE */
 
 /* Dovecot's view of the connection (auth request field "secured"). */
 enum tgdc_secured {
@@ -51,7 +51,16 @@ struct tgdc *tgdc_open(const char *args, tgdc_log_fn *log, void *log_ctx);
 void tgdc_close(struct tgdc *tg);
 
 struct tgdc_request {
-	const char *user;	/* the account (after master-user switch) */
+	/* The account: Dovecot's user after auth_username_format, a master
+	 * user switch and any passdb `user=` field. */
+	const char *user;
+	/* The name as the client typed it (NULL if unknown): logged as
+	 * login= when the decision is made on another name. */
+	const char *login;
+	/* tlsgate_account extra field from a passdb (NULL if none): the
+	 * account name when the passdb's lookup key differs from `user`
+	 * (username_format = %n) without Dovecot changing `user`. */
+	const char *account_field;
 	const char *service;	/* Dovecot service name: imap, pop3, ... */
 	const char *remote_ip;	/* client address text, NULL if unknown */
 	enum tgdc_secured secured;
@@ -98,6 +107,10 @@ unsigned int tgdc_tick(struct tgdc *tg, time_t now);
 void tgdc_finish_reload(struct tgdc *tg);
 
 /* Pieces, exposed for tests. */
+
+/* The account name a login is decided on: a non-empty tlsgate_account
+ * field, else the user. */
+const char *tgdc_account(const struct tgdc_request *req);
 
 /* enum tg_service for a Dovecot service name, -1 for others. */
 int tgdc_service(const char *service);

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import mailstack as ms
-from dovecot_tlsgate import MESSAGE, MODULE, PolicyDir, passdb_block, wait_event
+from dovecot_tlsgate import MESSAGE, MODULE, PolicyDir, passdb_block, pop3, wait_event
 
 D = ms.DOMAIN
 PW = "Secret-123"
@@ -110,3 +110,73 @@ def test_policy_edit_in_force_without_logins(stack_factory, tmp_path_factory):
     assert delay < 2.0, delay
     assert imap_login(st, f"alice@{D}")[0][0] == "OK"
     wait_event(d, mark, user=f"alice@{D}", verdict="audit", tls="none")
+
+
+# ---- login names: the account decides --------------------------------------
+
+def names_stack(factory, tmp_path_factory):
+    """One Dovecot where three things change the login name:
+    auth_username_format = %Lu (for every login); a second passwd-file
+    passdb keyed by the local part (username_format = %n) that names the
+    account for tlsgate with `tlsgate_account=%n`; a passdb entry that
+    returns `user=` (an alias)."""
+    pol = PolicyDir(tmp_path_factory.mktemp("tg-names-etc"),
+                    "require bare\nrequire mixed@example.test\nrequire target@example.test\n")
+    st = factory(name="tg-names", start=False, postfix=False,
+                 dovecot_kw=dict(passdb_extra="", auth_modules=[MODULE]))
+    d = st.dovecot
+    uid, gid = ms._uid_gid(d.mail_user)
+    d.passdb_extra = f"""passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {d.passwd}
+  skip = authenticated
+  override_fields = tlsgate_account=%n
+  result_success = continue-ok
+}}
+""" + passdb_block(pol.conf)
+    d.config_extra = f"""auth_username_format = %Lu
+userdb {{
+  driver = passwd-file
+  args = username_format=%n {d.passwd}
+  default_fields = uid={uid} gid={gid} home={d.home_root}/%n
+}}
+"""
+    st.add_user("bare", PW)
+    st.add_user(f"mixed@{D}", PW)
+    st.add_user(f"target@{D}", PW)
+    st.add_user(f"alias@{D}", PW, extra=f"user=target@{D}")
+    st.start()
+    return st
+
+
+@pytest.fixture(scope="module")
+def names(session_stack_factory, tmp_path_factory):
+    if not MODULE.is_file():
+        pytest.fail(f"{MODULE} not built (make)")
+    return names_stack(session_stack_factory, tmp_path_factory)
+
+
+@pytest.mark.parametrize("typed, account", [
+    ("bare@elsewhere.invalid", "bare"),        # passdb username_format = %n
+    ("Mixed@Example.Test", f"mixed@{D}"),      # auth_username_format = %Lu
+    (f"alias@{D}", f"target@{D}"),             # passdb returns user=
+])
+def test_login_name_decided_on_the_account(names, typed, account):
+    d = names.dovecot
+    mark = d.log_mark()
+    assert imap_login(names, typed)[0] == ("NO", IMAP_REFUSAL)
+    wait_event(d, mark, user=account, login=typed, verdict="reject", tls="none")
+    with pop3(names) as c:
+        ok, text = c.try_login(typed, PW)
+    assert not ok and text == f"-ERR [SYS/PERM] {MESSAGE}", text
+    # with TLS the same name logs in (and reaches the account's mailbox)
+    assert imap_login(names, typed, "starttls")[0][0] == "OK"
+    wait_event(d, mark, user=account, login=typed, verdict="allow", tls="yes")
+
+
+def test_login_name_as_the_account_is_not_repeated(names):
+    d = names.dovecot
+    mark = d.log_mark()
+    assert imap_login(names, "bare")[0] == ("NO", IMAP_REFUSAL)
+    ev = wait_event(d, mark, user="bare", verdict="reject")
+    assert "login" not in ev, ev

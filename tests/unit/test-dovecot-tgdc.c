@@ -296,6 +296,52 @@ static void test_reload_and_broken_edit(void **state)
 	tgdc_close(tg);
 }
 
+/* The account decides, not the typed name; the typed one is logged. */
+static void test_account_and_login(void **state)
+{
+	struct tgdc_result res;
+	(void)state;
+	write_conf("");
+	write_file("policy.conf", "require bare\nrequire mixed@example.com\n");
+	struct tgdc *tg = open_tg();
+	struct tgdc_request req = {
+		.user = "bare@elsewhere.invalid", .login = "bare@elsewhere.invalid",
+		.account_field = "bare", .service = "imap",
+		.remote_ip = "192.0.2.9", .secured = TGDC_SECURED_NONE, .now = T0,
+	};
+	assert_string_equal(tgdc_account(&req), "bare");
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_int_equal(res.action, TGDC_REFUSE);
+	assert_non_null(strstr(logbuf, "user=bare client="));
+	assert_non_null(strstr(logbuf, " login=bare@elsewhere.invalid"));
+
+	/* an empty field is no account name; without it the typed name
+	 * matches no rule */
+	req.account_field = "";
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_int_equal(res.action, TGDC_ALLOW);
+	assert_null(strstr(logbuf, "login="));
+
+	/* Dovecot changed the name itself (auth_username_format, user=) */
+	req.account_field = NULL;
+	req.user = "mixed@example.com";
+	req.login = "MiXed@Example.COM";
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_int_equal(res.action, TGDC_REFUSE);
+	assert_non_null(strstr(logbuf, "user=mixed@example.com "));
+	assert_non_null(strstr(logbuf, " login=MiXed@Example.COM"));
+
+	/* the same name: no login= */
+	req.login = "mixed@example.com";
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_null(strstr(logbuf, "login="));
+	tgdc_close(tg);
+}
+
 /* The timer alone puts an edit in force: no login in between. */
 static void test_tick_without_logins(void **state)
 {
@@ -421,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test_setup_teardown(test_decisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_broken_edit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_account_and_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tick_without_logins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tick_fixed_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_policy, setup, teardown),
