@@ -119,6 +119,10 @@ static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 		.service = request->fields.service,
 		.remote_ip = request->fields.remote_ip.family != 0 ?
 			net_ip2addr(&request->fields.remote_ip) : NULL,
+		.real_remote_ip = request->fields.real_remote_ip.family != 0 ?
+			net_ip2addr(&request->fields.real_remote_ip) : NULL,
+		.forward_tls = auth_fields_find(request->fields.extra_fields,
+						"forward_tls"),
 		.secured = secured_of(request),
 		.mode_field = mode_field(request),
 		.mech = request->mech != NULL ? request->mech->mech_name : NULL,

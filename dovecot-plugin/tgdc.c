@@ -20,6 +20,7 @@
 #include "netaddr.h"
 #include "policy.h"
 #include "reload.h"
+#include "text.h"
 
 _Static_assert(TGDC_EVENT_MAX == TG_EVENT_MAX_LINE, "event buffer size");
 
@@ -347,6 +348,49 @@ static int mode_override(struct tgdc *tg, const struct tgdc_request *req)
 	return -1;
 }
 
+static bool from_trusted_proxy(const struct tgdc *tg,
+			       const struct tgdc_request *req)
+{
+	struct tg_addr peer;
+
+	if (req->real_remote_ip == NULL ||
+	    tg_addr_parse(req->real_remote_ip, strlen(req->real_remote_ip),
+			  &peer) < 0)
+		return false;
+	for (size_t i = 0; i < tg->cfg.trusted_proxy_count; i++)
+		if (tg_net_contains(&tg->cfg.trusted_proxies[i], &peer))
+			return true;
+	return false;
+}
+
+/* Whether the client used TLS. Behind a trusted proxy the connection's
+ * own state says nothing about the client's (the proxy may reach the
+ * backend over TLS, or from a trusted network): only what the proxy
+ * forwarded counts, and nothing forwarded is plaintext. Postfix (smtp)
+ * reaches Dovecot's auth directly, never through a proxy's login. */
+static enum tg_tls login_tls(struct tgdc *tg, int service,
+			     const struct tgdc_request *req)
+{
+	if (service != TG_SERVICE_SMTP && from_trusted_proxy(tg, req))
+		return req->forward_tls != NULL &&
+		       tg_ascii_caseeq(req->forward_tls, strlen(req->forward_tls),
+				       "TLS", 3) ? TG_TLS_UNKNOWN : TG_TLS_NONE;
+	if (req->forward_tls != NULL) {
+		char user[128], peer[80], value[80];
+		const char *account = tgdc_account(req);
+		const char *from = req->real_remote_ip != NULL ?
+				   req->real_remote_ip : "unknown";
+		tg_sanitize(account, strlen(account), 64, user, sizeof(user));
+		tg_sanitize(from, strlen(from), 64, peer, sizeof(peer));
+		tg_sanitize(req->forward_tls, strlen(req->forward_tls), 32,
+			    value, sizeof(value));
+		say(tg, TGDC_LOG_WARNING,
+		    LOG_PREFIX "user %s: ignoring forward_tls=\"%s\" from %s, which is not in trusted_proxies",
+		    user, value, peer);
+	}
+	return (enum tg_tls)tgdc_tls(service, req->secured);
+}
+
 static void log_event(struct tgdc *tg, const struct tg_login *login,
 		      const struct tg_decision *d, const struct tgdc_request *req)
 {
@@ -390,7 +434,7 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 	login.client = req->remote_ip != NULL &&
 		       tg_addr_parse(req->remote_ip, strlen(req->remote_ip),
 				     &client) == 0 ? &client : NULL;
-	login.tls = (enum tg_tls)tgdc_tls(service, req->secured);
+	login.tls = login_tls(tg, service, req);
 	login.today = tg_date_of(req->now);
 	login.mode_override = mode_override(tg, req);
 	tg_decide(policy, &login, &d);

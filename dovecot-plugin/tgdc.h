@@ -63,6 +63,15 @@ struct tgdc_request {
 	const char *account_field;
 	const char *service;	/* Dovecot service name: imap, pop3, ... */
 	const char *remote_ip;	/* client address text, NULL if unknown */
+	/* The address the connection itself came from (Dovecot's real_rip:
+	 * a proxy's, when the proxy forwarded the client's); NULL if
+	 * unknown. */
+	const char *real_remote_ip;
+	/* forward_tls field a proxy forwarded (NULL if none): "TLS" when the
+	 * client used TLS to the proxy. Believed only from an address in
+	 * tlsgate.conf's trusted_proxies, and then it alone says whether the
+	 * client used TLS; from anywhere else it is ignored and logged. */
+	const char *forward_tls;
 	enum tgdc_secured secured;
 	const char *mode_field;	/* tlsgate_mode extra field, NULL if none */
 	const char *mech;	/* SASL mechanism, NULL if none */

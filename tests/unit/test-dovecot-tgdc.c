@@ -342,6 +342,61 @@ static void test_account_and_login(void **state)
 	tgdc_close(tg);
 }
 
+/* forward_tls counts only from trusted_proxies, and then alone. */
+struct forward_case {
+	const char *peer, *forward_tls, *service;
+	enum tgdc_secured secured;
+	enum tgdc_action want;
+	const char *want_log;	/* NULL: no warning */
+};
+static const struct forward_case forward_cases[] = {
+	/* a trusted proxy forwards the client's TLS */
+	{ "192.0.2.10", "TLS", "imap", TGDC_SECURED_BARE, TGDC_ALLOW, NULL },
+	{ "192.0.2.10", "tls", "pop3", TGDC_SECURED_BARE, TGDC_ALLOW, NULL },
+	/* ... or its absence; its own TLS to the backend does not count */
+	{ "192.0.2.10", "", "imap", TGDC_SECURED_TLS, TGDC_REFUSE, NULL },
+	{ "192.0.2.10", "secured", "imap", TGDC_SECURED_BARE, TGDC_REFUSE, NULL },
+	{ "198.51.100.7", NULL, "imap", TGDC_SECURED_TLS, TGDC_REFUSE, NULL },
+	/* a forged value from anywhere else is ignored and logged */
+	{ "192.0.2.11", "TLS", "imap", TGDC_SECURED_BARE, TGDC_REFUSE,
+	  "W tlsgate passdb: user a@example.com: ignoring forward_tls=\"TLS\" from 192.0.2.11, which is not in trusted_proxies" },
+	{ "192.0.2.11", "TLS", "imap", TGDC_SECURED_TLS, TGDC_ALLOW, "ignoring forward_tls" },
+	{ NULL, "TLS", "imap", TGDC_SECURED_NONE, TGDC_REFUSE, "from unknown" },
+	{ "not-an-ip", "TLS", "imap", TGDC_SECURED_NONE, TGDC_REFUSE, "from not-an-ip" },
+	/* without forward_tls, other addresses decide as always */
+	{ "192.0.2.11", NULL, "imap", TGDC_SECURED_TLS, TGDC_ALLOW, NULL },
+	/* Postfix reaches auth directly: its bare "secured" is TLS */
+	{ "192.0.2.10", NULL, "smtp", TGDC_SECURED_BARE, TGDC_ALLOW, NULL },
+};
+
+static void test_forward_tls(void **state)
+{
+	(void)state;
+	write_conf("trusted_proxies = 192.0.2.10 198.51.100.0/24\n");
+	write_file("policy.conf", "require @example.com\n");
+	struct tgdc *tg = open_tg();
+	for (size_t i = 0; i < sizeof(forward_cases) / sizeof(forward_cases[0]); i++) {
+		const struct forward_case *c = &forward_cases[i];
+		struct tgdc_request req = {
+			.user = "a@example.com", .service = c->service,
+			.remote_ip = "203.0.113.5", .real_remote_ip = c->peer,
+			.forward_tls = c->forward_tls, .secured = c->secured,
+			.now = T0,
+		};
+		struct tgdc_result res;
+		logbuf[0] = '\0';
+		tgdc_decide(tg, &req, &res);
+		if (res.action != c->want)
+			fail_msg("row %zu: action %d", i, res.action);
+		if (c->want_log == NULL ? strstr(logbuf, "W ") != NULL :
+		    strstr(logbuf, c->want_log) == NULL)
+			fail_msg("row %zu: log: %s", i, logbuf);
+		/* the event names the client, not the proxy */
+		assert_non_null(strstr(logbuf, "client=203.0.113.5"));
+	}
+	tgdc_close(tg);
+}
+
 /* The timer alone puts an edit in force: no login in between. */
 static void test_tick_without_logins(void **state)
 {
@@ -468,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_broken_edit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_and_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forward_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tick_without_logins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tick_fixed_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_policy, setup, teardown),
