@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "date.h"
 #include "policy.h"
+#include "window.h"
 
 static void check_usage(FILE *out)
 {
@@ -19,9 +20,10 @@ static void check_usage(FILE *out)
 		"usage: tlsgate [-c CONF | --policy PATH] check [--at YYYY-MM-DD]\n"
 		"\n"
 		"Validates the configuration and the policy. Prints a summary and\n"
-		"the exemptions that have expired or expire within 30 days; exit 0\n"
+		"the exemptions that have expired or expire within 30 days, and the\n"
+		"brownout windows (a warning for each one that is over); exit 0\n"
 		"when both are good, 1 with every error as file:line: message.\n"
-		"  --at DAY   judge expiry as of DAY instead of today\n");
+		"  --at DAY   judge expiry and windows as of DAY instead of today\n");
 }
 
 static void print_expiring(const struct tg_policy *policy, int32_t today)
@@ -49,6 +51,31 @@ static void print_expiring(const struct tg_policy *policy, int32_t today)
 	}
 }
 
+/* The brownout windows still to come, and a warning for each that is
+ * over: harmless, but a test that may have been forgotten. */
+static void print_windows(const struct tg_policy *policy, int64_t now)
+{
+	size_t n = tg_policy_mode_rule_count(policy);
+	for (size_t i = 0; i < n; i++) {
+		struct tg_mode_rule_info r;
+		tg_policy_mode_rule(policy, i, &r);
+		for (size_t k = 0; k < r.window_count; k++) {
+			char from[32], to[32];
+			const struct tg_window *w = &r.windows[k];
+			tg_time_format(w->start, from, sizeof(from));
+			tg_time_format(w->end, to, sizeof(to));
+			if (w->end <= now)
+				fprintf(stderr, "%s:%u: warning: the brownout window %s - %s "
+					"of %s is over\n", r.ref.file, r.ref.line, from, to,
+					r.subject);
+			else
+				printf("  brownout: %s:%u %s %s - %s%s\n", r.ref.file,
+				       r.ref.line, r.subject, from, to,
+				       w->start <= now ? " (in force now)" : "");
+		}
+	}
+}
+
 int cmd_check(int argc, char **argv, const struct cli_context *ctx)
 {
 	static const struct option options[] = {
@@ -56,7 +83,8 @@ int cmd_check(int argc, char **argv, const struct cli_context *ctx)
 		{ "at", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int32_t today = tg_date_of(time(NULL));
+	int64_t now = (int64_t)time(NULL);
+	int32_t today = tg_date_of((time_t)now);
 	int opt;
 
 	optind = 1;
@@ -66,8 +94,9 @@ int cmd_check(int argc, char **argv, const struct cli_context *ctx)
 			check_usage(stdout);
 			return 0;
 		case 'a':
-			if (tg_date_parse(optarg, strlen(optarg), &today) < 0) {
-				fprintf(stderr, "tlsgate check: --at needs YYYY-MM-DD\n");
+			if (cli_parse_at(optarg, &today, &now) < 0) {
+				fprintf(stderr, "tlsgate check: --at needs YYYY-MM-DD "
+					"or YYYY-MM-DDTHH:MM[:SS]\n");
 				return 2;
 			}
 			break;
@@ -109,6 +138,7 @@ int cmd_check(int argc, char **argv, const struct cli_context *ctx)
 	printf("  exemptions:  %zu (%zu expired, %zu expiring within 30 days)\n",
 	       st.exemptions, st.exemptions_expired, st.exemptions_expiring);
 	print_expiring(policy, today);
+	print_windows(policy, now);
 	tg_policy_free(policy);
 	tg_config_free(&cfg);
 	return 0;

@@ -4,9 +4,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "date.h"
+#include "window.h"
+
+int cli_parse_at(const char *s, int32_t *today, int64_t *now)
+{
+	size_t len = strlen(s);
+	if (len == TG_DATE_STRLEN - 1) {
+		char noon[32];
+		snprintf(noon, sizeof(noon), "%sT12:00", s);
+		if (tg_date_parse(s, len, today) < 0 ||
+		    tg_time_parse(noon, strlen(noon), now) < 0)
+			return -1;
+		return 0;
+	}
+	if (tg_time_parse(s, len, now) < 0)
+		return -1;
+	*today = tg_date_of((time_t)*now);
+	return 0;
+}
 
 void cli_print_errors(const struct tg_errors *errs)
 {

@@ -14,6 +14,7 @@
 #include "decide.h"
 #include "event.h"
 #include "policy.h"
+#include "window.h"
 
 static void explain_usage(FILE *out)
 {
@@ -21,12 +22,13 @@ static void explain_usage(FILE *out)
 		"usage: tlsgate [-c CONF | --policy PATH] explain --user LOGIN\n"
 		"           --service imap|pop3|smtp|submission|sieve --ip ADDRESS\n"
 		"           --tls none|yes|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3\n"
-		"           [--at YYYY-MM-DD] [--format=text|kv]\n"
+		"           [--at YYYY-MM-DD|YYYY-MM-DDTHH:MM[:SS]] [--format=text|kv]\n"
 		"\n"
 		"Prints the verdict (allow, exempt, audit or reject) for one login and\n"
 		"the rules that decided it. --tls yes means TLS of unknown version.\n"
+		"--at: as of that day (at noon) or moment, brownout windows included.\n"
 		"--format=kv prints one line for scripts:\n"
-		"  verdict=... rule=FILE:LINE mode=... [exemption=FILE:LINE]\n");
+		"  verdict=... rule=FILE:LINE mode=... [exemption=FILE:LINE] [brownout=yes]\n");
 }
 
 struct explain_args {
@@ -94,6 +96,12 @@ static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
 		printf("         enforced from %s%s\n",
 		       tg_date_format(d->enforce_from, day, sizeof(day)),
 		       d->mode == TG_MODE_AUDIT ? "; until then it acts as audit" : "");
+	if (d->brownout) {
+		char from[32], to[32];
+		printf("         brownout window %s - %s in force: acts as require\n",
+		       tg_time_format(d->window.start, from, sizeof(from)),
+		       tg_time_format(d->window.end, to, sizeof(to)));
+	}
 	if (d->tls_below_min)
 		printf("         TLS below the rule's min_tls=%s counts as plaintext\n",
 		       tg_tls_name(d->min_tls));
@@ -114,7 +122,8 @@ static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
 		break;
 	case TG_VERDICT_REJECT:
 		printf("why:     plaintext is not allowed for this login\n");
-		printf("client sees: %s\n", d->message ? d->message : cfg->message);
+		char text[TG_CONFIG_MAX_MESSAGE + 1];
+		printf("client sees: %s\n", tg_refusal_text(d, cfg->message, text, sizeof(text)));
 		break;
 	}
 }
@@ -146,9 +155,11 @@ int cmd_explain(int argc, char **argv, const struct cli_context *ctx)
 		return 2;
 	}
 	login.tls = (enum tg_tls)v;
-	login.today = tg_date_of(time(NULL));
-	if (a.at != NULL && tg_date_parse(a.at, strlen(a.at), &login.today) < 0) {
-		fprintf(stderr, "tlsgate explain: --at needs a date YYYY-MM-DD\n");
+	login.now = (int64_t)time(NULL);
+	login.today = tg_date_of((time_t)login.now);
+	if (a.at != NULL && cli_parse_at(a.at, &login.today, &login.now) < 0) {
+		fprintf(stderr, "tlsgate explain: --at needs a day YYYY-MM-DD or a "
+			"time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]\n");
 		return 2;
 	}
 	int kv = 0;
@@ -184,6 +195,8 @@ int cmd_explain(int argc, char **argv, const struct cli_context *ctx)
 		if (d.exemption.file != NULL)
 			printf(" exemption=%s",
 			       tg_rule_ref_format(&d.exemption, ex, sizeof(ex)));
+		if (d.brownout)
+			printf(" brownout=yes");
 		printf("\n");
 	} else {
 		print_text(&d, &cfg, &login, a.ip);

@@ -22,6 +22,7 @@ static const struct {
 	{ "report", cmd_report, "who still uses plaintext? (reads event lines from logs)" },
 	{ "notify", cmd_notify, "write notices to accounts still seen in plaintext" },
 	{ "probe", cmd_probe, "check a server's TLS before a domain is enforced" },
+	{ "autoconfig", cmd_autoconfig, "write mail client setup files that offer TLS only" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -36,7 +37,7 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)

@@ -436,6 +436,7 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 				     &client) == 0 ? &client : NULL;
 	login.tls = login_tls(tg, service, req);
 	login.today = tg_date_of(req->now);
+	login.now = (int64_t)req->now;
 	login.mode_override = mode_override(tg, req);
 	tg_decide(policy, &login, &d);
 
@@ -444,7 +445,9 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 	if (d.verdict != TG_VERDICT_REJECT)
 		return;
 	res->action = TGDC_REFUSE;
-	tgdc_reason(service, d.message != NULL ? d.message :
-		    tg->cfg.message != NULL ? tg->cfg.message :
-		    TG_DEFAULT_MESSAGE, res->reason, sizeof(res->reason));
+	char text[TG_CONFIG_MAX_MESSAGE + 1];
+	tgdc_reason(service, tg_refusal_text(&d, tg->cfg.message != NULL ?
+					     tg->cfg.message : TG_DEFAULT_MESSAGE,
+					     text, sizeof(text)),
+		    res->reason, sizeof(res->reason));
 }

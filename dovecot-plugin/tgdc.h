@@ -28,7 +28,7 @@
 
 #define TGDC_DEFAULT_CONFIG "/etc/tlsgate/tlsgate.conf"
 #define TGDC_REASON_MAX 512		/* prefix + message + NUL */
-#define TGDC_EVENT_MAX 13312		/* = TG_EVENT_MAX_LINE */
+#define TGDC_EVENT_MAX 16384		/* = TG_EVENT_MAX_LINE */
 
 /* Dovecot's view of the connection (auth request field "secured"). */
 enum tgdc_secured {

@@ -42,6 +42,10 @@ void tg_config_free(struct tg_config *cfg)
 	free(cfg->socket_owner);
 	free(cfg->socket_group);
 	free(cfg->smtp_reply);
+	free(cfg->autoconfig_imap.host);
+	free(cfg->autoconfig_pop3.host);
+	free(cfg->autoconfig_submission.host);
+	free(cfg->autoconfig_name);
 	tg_config_init(cfg);
 }
 
@@ -283,6 +287,60 @@ static int set_idle_timeout(struct tg_config *c, const struct value *v, char *w,
 static int set_max_connections(struct tg_config *c, const struct value *v, char *w, size_t n)
 { return parse_uint(v, 1, 1000000, 10, &c->max_connections, w, n); }
 
+/* "HOST" or "HOST:PORT": a DNS name (no address: clients check the
+ * certificate against the name) and a port from 1 to 65535. */
+static int set_endpoint(struct tg_endpoint *ep, const struct value *v,
+			unsigned default_port, char *w, size_t n)
+{
+	const char *colon = memchr(v->s, ':', v->len);
+	size_t host_len = colon ? (size_t)(colon - v->s) : v->len;
+	if (!tg_dns_name_valid(v->s, host_len)) {
+		snprintf(w, n, "expected a server name such as mail.example.net "
+			 "(letters, digits, hyphens and dots; xn-- form for "
+			 "international names)");
+		return -1;
+	}
+	unsigned port = default_port;
+	if (colon != NULL) {
+		struct value p = { colon + 1, v->len - host_len - 1 };
+		if (parse_uint(&p, 1, 65535, 10, &port, w, n) < 0) {
+			snprintf(w, n, "expected HOST or HOST:PORT with a port from 1 to 65535");
+			return -1;
+		}
+	}
+	struct value host = { v->s, host_len };
+	if (set_string(&ep->host, &host, w, n) < 0)
+		return -1;
+	ep->port = port;
+	return 0;
+}
+
+static int set_autoconfig_imap(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_endpoint(&c->autoconfig_imap, v, 993, w, n); }
+static int set_autoconfig_pop3(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_endpoint(&c->autoconfig_pop3, v, 995, w, n); }
+
+static int set_autoconfig_submission(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	if (set_endpoint(&c->autoconfig_submission, v, 465, w, n) < 0)
+		return -1;
+	/* Only what RFC 8314 names: implicit TLS on 465, STARTTLS on 587. */
+	if (c->autoconfig_submission.port != 465 && c->autoconfig_submission.port != 587) {
+		snprintf(w, n, "expected port 465 (implicit TLS) or 587 (STARTTLS)");
+		return -1;
+	}
+	return 0;
+}
+
+static int set_autoconfig_name(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	if (v->len > TG_CONFIG_MAX_AUTOCONFIG_NAME) {
+		snprintf(w, n, "longer than %d bytes", TG_CONFIG_MAX_AUTOCONFIG_NAME);
+		return -1;
+	}
+	return set_string(&c->autoconfig_name, v, w, n);
+}
+
 static const struct {
 	const char *name;
 	setter_fn *set;
@@ -304,6 +362,10 @@ static const struct {
 	{ "unauthenticated", set_unauthenticated, false },
 	{ "idle_timeout", set_idle_timeout, false },
 	{ "max_connections", set_max_connections, false },
+	{ "autoconfig_imap", set_autoconfig_imap, false },
+	{ "autoconfig_pop3", set_autoconfig_pop3, false },
+	{ "autoconfig_submission", set_autoconfig_submission, false },
+	{ "autoconfig_name", set_autoconfig_name, false },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -26,6 +26,14 @@
 #define TG_DEFAULT_MESSAGE \
 	"TLS required: set your mail program to use SSL/TLS (IMAP port 993, POP3 port 995, SMTP port 465) or STARTTLS (ports 143, 110, 587)"
 
+/* A server name and port published to mail clients (tlsgate autoconfig). */
+struct tg_endpoint {
+	char *host;		/* NULL: not published */
+	unsigned port;
+};
+
+#define TG_CONFIG_MAX_AUTOCONFIG_NAME 64
+
 enum tg_failure {
 	TG_FAILURE_TEMPFAIL,	/* no policy: refuse logins, try again later */
 	TG_FAILURE_ALLOW,	/* no policy: let logins through, log it */
@@ -54,6 +62,12 @@ struct tg_config {
 	bool check_unauthenticated;	/* default false: DUNNO without SASL */
 	unsigned idle_timeout;	/* seconds */
 	unsigned max_connections;
+
+	/* tlsgate autoconfig: what mail clients are told (TLS only) */
+	struct tg_endpoint autoconfig_imap;	/* implicit TLS, default 993 */
+	struct tg_endpoint autoconfig_pop3;	/* implicit TLS, default 995 */
+	struct tg_endpoint autoconfig_submission; /* 465 TLS or 587 STARTTLS */
+	char *autoconfig_name;	/* provider name shown by clients */
 };
 
 void tg_config_init(struct tg_config *cfg);	/* defaults */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "date.h"
 #include "policy_int.h"
 
 /* The subjects that can apply to a login, most specific first. */
@@ -114,6 +115,7 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 			d->min_tls = (enum tg_tls)rule->min_tls;
 			if (rule->mode == TG_MODE_REQUIRE)
 				d->enforce_from = rule->from;
+			d->brownout_message = rule->brownout_message;
 		} else {
 			/* the supposed domain rule has no file line */
 			d->rule_mode = login->assume_domain_require ?
@@ -123,6 +125,17 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 	d->mode = d->rule_mode;
 	if (d->mode == TG_MODE_REQUIRE && d->enforce_from > login->today)
 		d->mode = TG_MODE_AUDIT;
+	if (d->mode == TG_MODE_AUDIT && rule != NULL && rule->window_count > 0 &&
+	    login->now != 0) {
+		const struct tg_window *w = tg_window_at(
+			policy->windows + rule->window_first, rule->window_count,
+			login->now);
+		if (w != NULL) {
+			d->mode = TG_MODE_REQUIRE;
+			d->brownout = true;
+			d->window = *w;
+		}
+	}
 
 	if (d->mode == TG_MODE_OFF) {
 		d->verdict = TG_VERDICT_ALLOW;
@@ -146,6 +159,25 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 		return;
 	}
 	d->verdict = d->mode == TG_MODE_REQUIRE ? TG_VERDICT_REJECT : TG_VERDICT_AUDIT;
+}
+
+const char *tg_refusal_text(const struct tg_decision *d,
+			    const char *config_message, char *buf, size_t size)
+{
+	if (!d->brownout)
+		return d->message != NULL ? d->message :
+		       config_message != NULL ? config_message : "";
+	if (d->brownout_message != NULL)
+		return d->brownout_message;
+	if (d->enforce_from != 0) {
+		char day[TG_DATE_STRLEN];
+		snprintf(buf, size, "TLS will be required from %s. %s",
+			 tg_date_format(d->enforce_from, day, sizeof(day)),
+			 TG_BROWNOUT_MESSAGE);
+	} else {
+		snprintf(buf, size, "TLS will be required soon. %s", TG_BROWNOUT_MESSAGE);
+	}
+	return buf;
 }
 
 char *tg_rule_ref_format(const struct tg_rule_ref *ref, char *buf, size_t size)

@@ -6,7 +6,7 @@
  *   tlsgate: service=imap user=alice@example.com client=192.0.2.7 tls=none
  *            verdict=reject mode=require rule=/etc/tlsgate/policy.d/a.conf:3
  *            [exemption=FILE:LINE] [enforce_from=YYYY-MM-DD] [mech=PLAIN]
- *            [session=ID] [login=NAME]
+ *            [session=ID] [brownout=yes] [login=NAME]
  *
  * (one line). A value that is empty or holds anything but printable ASCII
  * other than '"' and '\' is written in double quotes, with \" \\ and \xHH
@@ -23,7 +23,7 @@
 
 #define TG_EVENT_TAG "tlsgate: "
 #define TG_EVENT_MAX_VALUE 256
-#define TG_EVENT_MAX_LINE 13312
+#define TG_EVENT_MAX_LINE 16384
 
 enum tg_event_field {
 	TG_EV_SERVICE,
@@ -37,6 +37,7 @@ enum tg_event_field {
 	TG_EV_ENFORCE_FROM,
 	TG_EV_MECH,
 	TG_EV_SESSION,
+	TG_EV_BROWNOUT,		/* "yes": refused in a brownout window */
 	TG_EV_LOGIN,		/* the name as typed, when not the account's */
 	TG_EV_COUNT
 };

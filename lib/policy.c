@@ -220,16 +220,22 @@ struct rule_args {
 	uint8_t protocols;
 	int32_t from, until;
 	uint8_t min_tls;
-	const char *message, *note;
-	size_t message_len, note_len;
+	const char *message, *note, *brownout_message;
+	size_t message_len, note_len, brownout_message_len;
+	struct tg_window windows[TG_WINDOW_MAX];
+	size_t nwindows;
 	const char *nets_text;
 	size_t nets_len;
 	unsigned seen;		/* bit per key, to find duplicates */
 };
 
-enum { KEY_PROTOCOLS, KEY_FROM, KEY_UNTIL, KEY_MIN_TLS, KEY_MESSAGE, KEY_NOTE };
+enum {
+	KEY_PROTOCOLS, KEY_FROM, KEY_UNTIL, KEY_MIN_TLS, KEY_MESSAGE, KEY_NOTE,
+	KEY_BROWNOUT, KEY_BROWNOUT_MESSAGE, NKEYS
+};
 static const char *const key_names[] = {
 	"protocols", "from", "until", "min_tls", "message", "note",
+	"brownout", "brownout_message",
 };
 
 static int text_value(struct line_ctx *ctx, const struct tg_token *tok,
@@ -269,7 +275,7 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 {
 	char why[200];
 	int key = -1;
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < NKEYS; i++)
 		if (strlen(key_names[i]) == tok->key_len &&
 		    memcmp(tok->key, key_names[i], tok->key_len) == 0)
 			key = i;
@@ -278,7 +284,8 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 		tg_sanitize(tok->key, tok->key_len, 40, shown, sizeof(shown));
 		LINE_ERROR(ctx, "unknown key '%s' (known: %s)", shown,
 			   verb == VERB_EXEMPT ? "protocols, until, note" :
-			   "protocols, from, min_tls, message, note");
+			   "protocols, from, min_tls, message, note, brownout, "
+			   "brownout_message");
 		return -1;
 	}
 	if (args->seen & (1u << key)) {
@@ -293,6 +300,10 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 	case KEY_MIN_TLS: allowed = verb == VERB_REQUIRE || verb == VERB_AUDIT; break;
 	case KEY_MESSAGE: allowed = verb == VERB_REQUIRE; break;
 	case KEY_UNTIL: allowed = verb == VERB_EXEMPT; break;
+	case KEY_BROWNOUT:
+	case KEY_BROWNOUT_MESSAGE:
+		allowed = verb == VERB_REQUIRE || verb == VERB_AUDIT;
+		break;
 	default: allowed = 1;
 	}
 	if (!allowed) {
@@ -300,7 +311,9 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 		LINE_ERROR(ctx, "%s= does not go with %s%s", key_names[key],
 			   verb_names[verb],
 			   key == KEY_FROM ? " (from= sets when a require rule starts to enforce)" :
-			   key == KEY_UNTIL ? " (until= is the last day of an exemption)" : "");
+			   key == KEY_UNTIL ? " (until= is the last day of an exemption)" :
+			   key == KEY_BROWNOUT || key == KEY_BROWNOUT_MESSAGE ?
+			   " (brownout windows go with audit, or require with from=)" : "");
 		return -1;
 	}
 
@@ -328,11 +341,22 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 		return 0;
 	}
 	case KEY_MESSAGE:
+	case KEY_BROWNOUT_MESSAGE:
 		if (tok->value_len == 0) {
-			LINE_ERROR(ctx, "message= is empty");
+			LINE_ERROR(ctx, "%s= is empty", key_names[key]);
 			return -1;
 		}
-		return text_value(ctx, tok, &args->message, &args->message_len);
+		return key == KEY_MESSAGE ?
+			text_value(ctx, tok, &args->message, &args->message_len) :
+			text_value(ctx, tok, &args->brownout_message,
+				   &args->brownout_message_len);
+	case KEY_BROWNOUT:
+		if (tg_windows_parse(tok->value, tok->value_len, args->windows,
+				     &args->nwindows, why, sizeof(why)) < 0) {
+			LINE_ERROR(ctx, "brownout=: %s", why);
+			return -1;
+		}
+		return 0;
 	default:
 		return text_value(ctx, tok, &args->note, &args->note_len);
 	}
@@ -375,6 +399,57 @@ static int add_nets(struct line_ctx *ctx, const char *s, size_t len,
 	return 0;
 }
 
+/* The brownout windows of a rule: only before the rule enforces, and with
+ * their own text or none. */
+static int check_windows(struct line_ctx *ctx, enum verb verb,
+			 const struct rule_args *args)
+{
+	if (args->nwindows == 0) {
+		if (args->brownout_message != NULL) {
+			LINE_ERROR(ctx, "brownout_message= without brownout=");
+			return -1;
+		}
+		return 0;
+	}
+	if (verb == VERB_REQUIRE && args->from == 0) {
+		LINE_ERROR(ctx, "brownout= needs from= on a require rule (the windows "
+			   "come before the day it enforces)");
+		return -1;
+	}
+	if (verb == VERB_REQUIRE) {
+		char day[TG_DATE_STRLEN];
+		int64_t from_at;
+		tg_date_format(args->from, day, sizeof(day));
+		if (tg_time_parse(day, strlen(day), &from_at) == 0 &&
+		    args->windows[args->nwindows - 1].end > from_at) {
+			char at[32];
+			tg_time_format(args->windows[args->nwindows - 1].start, at, sizeof(at));
+			LINE_ERROR(ctx, "the brownout window starting %s ends after from=%s "
+				   "(windows come before the day a rule enforces)", at, day);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int add_windows(struct line_ctx *ctx, const struct rule_args *args,
+		       uint32_t *first)
+{
+	struct tg_policy *policy = ctx->policy;
+	*first = (uint32_t)policy->nwindows;
+	if (args->nwindows == 0)
+		return 0;
+	if (reserve((void **)&policy->windows, &policy->windows_cap,
+		    policy->nwindows, args->nwindows, sizeof(struct tg_window)) < 0) {
+		LINE_ERROR(ctx, "out of memory");
+		return -1;
+	}
+	memcpy(policy->windows + policy->nwindows, args->windows,
+	       args->nwindows * sizeof(struct tg_window));
+	policy->nwindows += args->nwindows;
+	return 0;
+}
+
 static const char *arena_text(struct line_ctx *ctx, const char *s, size_t len)
 {
 	return s == NULL ? NULL : tg_arena_strndup(&ctx->policy->arena, s, len);
@@ -398,6 +473,9 @@ static void add_mode_rule(struct line_ctx *ctx, enum verb verb,
 			return;
 		}
 	}
+	uint32_t window_first;
+	if (check_windows(ctx, verb, args) < 0 || add_windows(ctx, args, &window_first) < 0)
+		return;
 	if (reserve((void **)&policy->modes, &policy->modes_cap, policy->nmodes,
 		    1, sizeof(struct tg_mode_rule)) < 0) {
 		LINE_ERROR(ctx, "out of memory");
@@ -412,7 +490,11 @@ static void add_mode_rule(struct line_ctx *ctx, enum verb verb,
 		.protocols = protocols,
 		.min_tls = args->min_tls,
 		.from = args->from,
+		.window_first = window_first,
+		.window_count = (uint32_t)args->nwindows,
 		.message = arena_text(ctx, args->message, args->message_len),
+		.brownout_message = arena_text(ctx, args->brownout_message,
+					       args->brownout_message_len),
 		.note = arena_text(ctx, args->note, args->note_len),
 		.ref = { ctx->file, ctx->line },
 	};
@@ -716,6 +798,7 @@ void tg_policy_free(struct tg_policy *policy)
 	free(policy->modes);
 	free(policy->exempts);
 	free(policy->nets);
+	free(policy->windows);
 	tg_arena_free(&policy->arena);
 	free(policy);
 }
@@ -920,6 +1003,9 @@ void tg_policy_mode_rule(const struct tg_policy *policy, size_t i,
 		.min_tls = (enum tg_tls)r->min_tls,
 		.message = r->message,
 		.note = r->note,
+		.brownout_message = r->brownout_message,
+		.windows = r->window_count ? policy->windows + r->window_first : NULL,
+		.window_count = r->window_count,
 		.ref = r->ref,
 	};
 }

@@ -29,6 +29,7 @@
 #define TG_POLICY_MAX_TEXT 512			/* message= and note= */
 
 struct tg_policy;
+struct tg_window;
 
 /* Where a rule stands. file is NULL for "no rule". */
 struct tg_rule_ref {
@@ -68,6 +69,9 @@ struct tg_mode_rule_info {
 	int32_t from;			/* YYYYMMDD, 0 if none */
 	enum tg_tls min_tls;		/* TG_TLS_NONE if none */
 	const char *message, *note;	/* NULL if none */
+	const char *brownout_message;	/* NULL if none */
+	const struct tg_window *windows;	/* brownout windows, by start */
+	size_t window_count;
 	struct tg_rule_ref ref;
 };
 struct tg_exemption_info {

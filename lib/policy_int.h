@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "policy.h"
+#include "window.h"
 
 struct tg_subject {
 	const char *key;	/* lower-case */
@@ -34,7 +35,10 @@ struct tg_mode_rule {
 	uint8_t protocols;
 	uint8_t min_tls;	/* enum tg_tls */
 	int32_t from;
+	uint32_t window_first;	/* brownout windows: policy->windows[...] */
+	uint32_t window_count;
 	const char *message;
+	const char *brownout_message;
 	const char *note;
 	struct tg_rule_ref ref;
 };
@@ -61,6 +65,8 @@ struct tg_policy {
 	size_t nexempts, exempts_cap;
 	struct tg_net *nets;
 	size_t nnets, nets_cap;
+	struct tg_window *windows;
+	size_t nwindows, windows_cap;
 	int32_t global;		/* subject index of '*', or -1 */
 	size_t account_subjects, domain_subjects;
 	struct tg_source_stamp *sources;

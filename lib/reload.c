@@ -39,6 +39,10 @@ struct tg_holder {
 	uint64_t failed_fingerprint;
 	/* A background load; only `done` is shared while it runs. */
 	bool loading;
+	/* A reload was asked for while a load was running: that load may
+	 * have read the files before the change the caller wants in force,
+	 * so its result is dropped and a new load started. */
+	bool again;
 	pthread_t loader;
 	atomic_bool done;
 	struct load pending;
@@ -65,13 +69,20 @@ static void join_loader(struct tg_holder *holder)
 	holder->loading = false;
 }
 
+/* Waits for a running load and throws its result away. */
+static void drop_pending(struct tg_holder *holder)
+{
+	join_loader(holder);
+	tg_policy_free(holder->pending.policy);
+	holder->pending.policy = NULL;
+	tg_errors_clear(&holder->pending.errs);
+}
+
 void tg_holder_free(struct tg_holder *holder)
 {
 	if (holder == NULL)
 		return;
-	join_loader(holder);
-	tg_policy_free(holder->pending.policy);
-	tg_errors_clear(&holder->pending.errs);
+	drop_pending(holder);
 	tg_policy_free(holder->current);
 	free(holder->path);
 	free(holder);
@@ -203,10 +214,7 @@ static int install(struct tg_holder *holder, struct load *load,
 int tg_holder_reload(struct tg_holder *holder, struct tg_errors *errs)
 {
 	/* A background load of older files is of no use now. */
-	join_loader(holder);
-	tg_policy_free(holder->pending.policy);
-	holder->pending.policy = NULL;
-	tg_errors_clear(&holder->pending.errs);
+	drop_pending(holder);
 
 	struct load load = { .path = holder->path };
 	tg_errors_init(&load.errs);
@@ -224,8 +232,11 @@ static void *loader_main(void *arg)
 
 int tg_holder_start_reload(struct tg_holder *holder)
 {
-	if (holder->loading)
+	if (holder->loading) {
+		holder->again = true;
 		return 0;
+	}
+	holder->again = false;
 	holder->pending = (struct load){ .path = holder->path };
 	tg_errors_init(&holder->pending.errs);
 	atomic_store(&holder->done, false);
@@ -288,6 +299,13 @@ int tg_holder_poll_async(struct tg_holder *holder, time_t now,
 	if (holder->loading) {
 		if (!atomic_load_explicit(&holder->done, memory_order_acquire))
 			return 0;
+		if (holder->again) {
+			/* Stale: started before the reload asked for. */
+			drop_pending(holder);
+			if (tg_holder_start_reload(holder) == 0)
+				return 0;
+			return tg_holder_reload(holder, errs) < 0 ? -1 : 1;
+		}
 		return tg_holder_finish(holder, errs);
 	}
 	if (!due_and_changed(holder, now, interval))

@@ -49,9 +49,13 @@ int tg_holder_poll(struct tg_holder *holder, time_t now, unsigned interval,
  * returns 0. Without a thread (pthread_create failed) it loads here. */
 int tg_holder_poll_async(struct tg_holder *holder, time_t now,
 			 unsigned interval, struct tg_errors *errs);
-/* Starts a background reload now, whatever changed (SIGHUP); nothing if
- * one is running. Its result comes from the next tg_holder_poll_async()
- * or tg_holder_finish(). Returns -1 if no thread could be started. */
+/* Starts a background reload now, whatever changed (SIGHUP). If one is
+ * running, it may have read the files before the change that prompted
+ * this call: tg_holder_poll_async() then drops its result and starts a new
+ * load, so the next result reported reflects files read after this call
+ * (a stream of such calls keeps the old snapshot serving until they stop).
+ * The result comes from the next tg_holder_poll_async() or
+ * tg_holder_finish(). Returns -1 if no thread could be started. */
 int tg_holder_start_reload(struct tg_holder *holder);
 /* Waits for a running background load and puts it in force: 1, or -1
  * with its errors; 0 when none was running. */

@@ -62,6 +62,31 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+static bool ldh(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-';
+}
+
+bool tg_dns_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > TG_DNS_NAME_MAX)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!ldh(s[i]) || (label == 0 && s[i] == '-'))
+			return false;
+		label++;
+	}
+	return true;
+}
+
 int tg_next_token(const char *line, size_t len, size_t *pos,
 		  struct tg_token *tok, char *scratch, size_t *scratch_used,
 		  char *why, size_t whylen)

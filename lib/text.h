@@ -17,6 +17,13 @@ static inline char tg_ascii_lower(char c)
 }
 bool tg_ascii_caseeq(const char *a, size_t alen, const char *b, size_t blen);
 
+/* A host or domain name as DNS and mail clients take it: labels of 1 to
+ * 63 letters, digits and hyphens (not at a label's start or end), joined
+ * by single dots, at most TG_DNS_NAME_MAX bytes, no trailing dot.
+ * Internationalised names must be given in their A-label (xn--) form. */
+#define TG_DNS_NAME_MAX 253
+bool tg_dns_name_valid(const char *s, size_t len);
+
 /* One token of a rule or configuration line. A token is a run of
  * non-blank characters; KEY="..." has a quoted value in which \" and \\
  * are the only escapes. '#' at the start of a token starts a comment. */

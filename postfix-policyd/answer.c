@@ -48,7 +48,7 @@ static void set_reply(struct pd_answer *out, const char *action, const char *tex
 }
 
 int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
-	      const struct pd_answer_config *cfg, int32_t today,
+	      const struct pd_answer_config *cfg, int32_t today, int64_t now,
 	      struct pd_answer *out, char *why, size_t whylen)
 {
 	char shown[80];
@@ -93,6 +93,7 @@ int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
 		.tls = pd_tls_of(req->value[PD_ATTR_ENCRYPTION_PROTOCOL],
 				 req->len[PD_ATTR_ENCRYPTION_PROTOCOL]),
 		.today = today,
+		.now = now,
 		.mode_override = -1,
 	};
 	struct tg_decision d;
@@ -104,9 +105,8 @@ int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
 	if (d.verdict == TG_VERDICT_REJECT) {
 		const char *code = cfg->smtp_reply != NULL ? cfg->smtp_reply
 							   : PD_DEFAULT_SMTP_REPLY;
-		const char *text = d.message != NULL ? d.message
-				   : cfg->message != NULL ? cfg->message : "";
-		set_reply(out, code, text);
+		char buf[TG_CONFIG_MAX_MESSAGE + 1];
+		set_reply(out, code, tg_refusal_text(&d, cfg->message, buf, sizeof(buf)));
 	} else {
 		set_reply(out, "DUNNO", "");
 	}

@@ -55,8 +55,10 @@ struct pd_answer {
  * value is TLS of unknown version. */
 enum tg_tls pd_tls_of(const char *protocol, size_t len);
 
+/* today: the local day of `now`, which brownout windows are matched
+ * against (0: none apply). */
 int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
-	      const struct pd_answer_config *cfg, int32_t today,
+	      const struct pd_answer_config *cfg, int32_t today, int64_t now,
 	      struct pd_answer *out, char *why, size_t whylen);
 
 #endif

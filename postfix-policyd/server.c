@@ -264,8 +264,9 @@ static int conn_answer(struct pd_server *srv, struct conn *c)
 	struct pd_answer *a = &srv->answer;
 	const struct tg_policy *policy = tg_holder_current(srv->holder);
 
-	if (pd_answer(&c->reader.req, policy, &srv->cfg.answer, today(srv), a,
-		      why, sizeof(why)) < 0) {
+	int32_t day = today(srv);	/* also sets today_at: now */
+	if (pd_answer(&c->reader.req, policy, &srv->cfg.answer, day,
+		      (int64_t)srv->today_at, a, why, sizeof(why)) < 0) {
 		pd_log(LOG_WARNING, "%s: %s; closing the connection", c->peer, why);
 		return -1;
 	}

@@ -166,8 +166,10 @@ static void test_details(void **state)
 	assert_int_equal(tg_addr_parse("203.0.113.5", 11, &addr), 0);
 
 	struct tg_decision d;
-	struct tg_login login = { "u@shop.example.net", TG_SERVICE_IMAP, &addr,
-				  TG_TLS_NONE, 20261129, -1, false };
+	struct tg_login login = {
+		.user = "u@shop.example.net", .service = TG_SERVICE_IMAP, .client = &addr,
+		.tls = TG_TLS_NONE, .today = 20261129, .mode_override = -1,
+	};
 	tg_decide(p, &login, &d);
 	assert_string_equal(d.message, "Shop: use TLS");
 	assert_string_equal(d.rule.file, "d.conf");
@@ -203,7 +205,10 @@ static void test_empty_policy(void **state)
 	struct tg_policy *p = tg_policy_load_buffer("e.conf", "", 0, &errs);
 	assert_non_null(p);
 	struct tg_decision d;
-	struct tg_login login = { "a@b", TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1, false };
+	struct tg_login login = {
+		.user = "a@b", .service = TG_SERVICE_IMAP, .tls = TG_TLS_NONE,
+		.today = 20261129, .mode_override = -1,
+	};
 	tg_decide(p, &login, &d);
 	assert_int_equal(d.verdict, TG_VERDICT_ALLOW);
 	assert_int_equal(d.mode, TG_MODE_OFF);

@@ -188,7 +188,10 @@ static void age(const char *name)
 static enum tg_verdict verdict_for(struct tg_holder *h, const char *user)
 {
 	struct tg_decision d;
-	struct tg_login login = { user, TG_SERVICE_IMAP, NULL, TG_TLS_NONE, 20261129, -1, false };
+	struct tg_login login = {
+		.user = user, .service = TG_SERVICE_IMAP, .tls = TG_TLS_NONE,
+		.today = 20261129, .mode_override = -1,
+	};
 	tg_decide(tg_holder_current(h), &login, &d);
 	return d.verdict;
 }
@@ -338,6 +341,20 @@ static void test_reload_async(void **state)
 	assert_int_equal(tg_holder_start_reload(h), 0);		/* one at a time */
 	assert_int_equal(tg_holder_finish(h, &errs), 1);
 	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_ALLOW);
+
+	/* a reload asked for while a load runs: the running load may have
+	 * read the files before the edit, so its result is dropped and the
+	 * files are read again (SIGHUP right after an edit) */
+	write_file("ra/a.conf", "require @a.example\n", 0644);
+	assert_int_equal(tg_holder_start_reload(h), 0);
+	usleep(200 * 1000);		/* it has read the files by now */
+	write_file("ra/a.conf", "audit @a.example\n", 0644);
+	assert_int_equal(tg_holder_start_reload(h), 0);
+	while ((r = tg_holder_poll_async(h, 108, 1, &errs)) == 0)
+		usleep(1000);
+	assert_int_equal(r, 1);
+	assert_int_equal(verdict_for(h, "u@a.example"), TG_VERDICT_AUDIT);
+	assert_false(tg_holder_loading(h));
 
 	/* freeing a holder with a load running waits for it */
 	assert_int_equal(tg_holder_start_reload(h), 0);

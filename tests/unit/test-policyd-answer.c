@@ -169,7 +169,7 @@ static void test_rows(void **state)
 		set_attr(req, PD_ATTR_SENDER, r->sender);
 		set_attr(req, PD_ATTR_CLIENT_ADDRESS, r->client);
 		set_attr(req, PD_ATTR_ENCRYPTION_PROTOCOL, r->tls);
-		if (pd_answer(req, policy, &cfg, r->today, a, why, sizeof(why)) < 0)
+		if (pd_answer(req, policy, &cfg, r->today, 0, a, why, sizeof(why)) < 0)
 			fail_msg("row %zu: error %s", i, why);
 		if (strlen(r->reply) != a->reply_len || memcmp(a->reply, r->reply, a->reply_len) != 0)
 			fail_msg("row %zu (%s): reply \"%.*s\", want \"%s\"", i,
@@ -209,7 +209,7 @@ static void test_session_and_mech(void **state)
 	set_attr(req, PD_ATTR_INSTANCE, "1a2b.6569a3f1.1c2d3.0");
 	set_attr(req, PD_ATTR_CLIENT_ADDRESS, "192.0.2.7");
 	set_attr(req, PD_ATTR_ENCRYPTION_PROTOCOL, "");
-	assert_int_equal(pd_answer(req, policy, &cfg, 20261129, a, why, sizeof(why)), 0);
+	assert_int_equal(pd_answer(req, policy, &cfg, 20261129, 0, a, why, sizeof(why)), 0);
 	assert_true(a->has_event);
 	assert_non_null(strstr(a->event, " mech=PLAIN session=1a2b.6569a3f1.1c2d3.0"));
 	assert_int_equal(a->verdict, TG_VERDICT_REJECT);
@@ -238,7 +238,7 @@ static void test_not_a_policy_request(void **state)
 		char why[256] = "";
 		set_attr(req, PD_ATTR_REQUEST, bad_rows[i].request);
 		set_attr(req, PD_ATTR_SASL_USERNAME, "alice@example.com");
-		assert_int_equal(pd_answer(req, policy, &cfg, 20261129, a, why, sizeof(why)), -1);
+		assert_int_equal(pd_answer(req, policy, &cfg, 20261129, 0, a, why, sizeof(why)), -1);
 		if (strstr(why, bad_rows[i].why) == NULL)
 			fail_msg("bad row %zu: why \"%s\", want \"%s\"", i, why, bad_rows[i].why);
 		assert_int_equal(a->reply_len, 0);
