@@ -3,10 +3,11 @@
  *
  * Everything the `tlsgate` passdb does that does not need Dovecot lives
  * here, so that it can be unit tested: reading tlsgate.conf, holding and
- * reloading the policy, mapping what Dovecot knows of a login (service
- * name, "secured" state, client address text, the tlsgate_mode extra
- * field) to a tg_login, deciding, and producing the client's reason text
- * and the event line. passdb-tlsgate.c only copies request fields in and
+ * reloading the policy (also from the caller's timer, tgdc_tick()),
+ * mapping what Dovecot knows of a login (service name, "secured" state,
+ * client and connection address text, the tlsgate_mode, tlsgate_account
+ * and forwarded forward_tls fields, the typed name) to a tg_login,
+ * deciding, and producing the client's reason text and the event line. passdb-tlsgate.c only copies request fields in and
  * results out.
  *
  * Invariants: tgdc_decide() never fails and never refuses a service it
