@@ -19,3 +19,15 @@ bench-dovecot: $(DOVECOT_PLUGIN) $(DOVECOT_DECIDE_BENCH)
 	$(DOVECOT_HARNESS_ENV) $(PYTHON) bench/dovecot-bench.py --decide-bench $(DOVECOT_DECIDE_BENCH) $(DOVECOT_BENCH_ARGS)
 
 BENCH_TARGETS += bench-dovecot
+
+# Where many customers share one Dovecot: a STARTTLS login after refusals
+# from the same address (auth penalty on), and the delay from a policy edit
+# to its reload without logins (bench/dovecot-provider-bench.py).
+# DOVECOT_PROVIDER_BENCH_ARGS="--module PATH --refusals N --edits R".
+DOVECOT_PROVIDER_BENCH_ARGS ?=
+
+.PHONY: bench-dovecot-provider
+bench-dovecot-provider: $(DOVECOT_PLUGIN)
+	$(PYTHON) bench/dovecot-provider-bench.py $(DOVECOT_PROVIDER_BENCH_ARGS)
+
+BENCH_TARGETS += bench-dovecot-provider

@@ -11,7 +11,9 @@
  *
  * Results: allowed -> OK (the earlier passdb's credentials stay in use);
  * refused after PLAIN/LOGIN -> USER_DISABLED with the reason text the
- * client shows; refused in a credentials lookup (CRAM-MD5, SCRAM, ...,
+ * client shows, without raising the client address's auth penalty (the
+ * client proved the password and is told why; many accounts share one
+ * NAT address); refused in a credentials lookup (CRAM-MD5, SCRAM, ...,
  * where the mechanism has not checked the password yet) -> USER_DISABLED
  * without a reason, which the client cannot tell from a wrong password;
  * no policy and failure = tempfail -> a temporary failure. Requests
@@ -29,6 +31,8 @@ struct tlsgate_passdb_module {
 	struct tgdc *tg;
 	const char *config_path;
 	struct event *event;
+	/* Looks at the policy files while no logins arrive. */
+	struct timeout *to_tick;
 	bool misconfig_logged;
 };
 
@@ -82,15 +86,31 @@ static const char *mode_field(struct auth_request *request)
 	return value;
 }
 
+/* The name as typed, to log beside the account. A master login's typed
+ * name holds the master user's: not logged. */
+static const char *typed_login(const struct auth_request *request)
+{
+	if (request->fields.master_user != NULL)
+		return NULL;
+	return request->fields.original_username;
+}
+
 static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 			   struct auth_request *request,
 			   struct tgdc_result *res)
 {
 	struct tgdc_request req = {
 		.user = request->fields.user,
+		.login = typed_login(request),
+		.account_field = auth_fields_find(request->fields.extra_fields,
+						  "tlsgate_account"),
 		.service = dcompat_service(request),
 		.remote_ip = request->fields.remote_ip.family != 0 ?
 			net_ip2addr(&request->fields.remote_ip) : NULL,
+		.real_remote_ip = request->fields.real_remote_ip.family != 0 ?
+			net_ip2addr(&request->fields.real_remote_ip) : NULL,
+		.forward_tls = auth_fields_find(request->fields.extra_fields,
+						"forward_tls"),
 		.secured = dcompat_secured(request),
 		.mode_field = mode_field(request),
 		.mech = dcompat_mech(request),
@@ -104,6 +124,14 @@ static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 		return;
 	}
 	tgdc_decide(mod->tg, &req, res);
+}
+
+/* A refusal after a verified password is no password guess: Dovecot's
+ * failure delay still applies, the address's auth penalty does not grow.
+ * ("no-penalty" is the auth client's own flag for this, set the same way.) */
+static void spare_penalty(struct auth_request *request)
+{
+	(void)auth_request_import_auth(request, "no-penalty", "");
 }
 
 /* A temporary failure whatever the passdb's result_internalfail says:
@@ -138,6 +166,7 @@ tlsgate_verify_plain(struct auth_request *request,
 		break;
 	case TGDC_REFUSE:
 		auth_request_set_field(request, "reason", res.reason, NULL);
+		spare_penalty(request);
 		callback(PASSDB_RESULT_USER_DISABLED, request);
 		break;
 	case TGDC_TEMPFAIL:
@@ -193,6 +222,17 @@ tlsgate_create(pool_t pool, const char *config_path)
 	return &mod->module;
 }
 
+/* The auth process's own timer: a policy edit is put in force within
+ * about a second even when no login arrives (tgdc_tick() says when it
+ * wants to run next). */
+static void tlsgate_tick(struct tlsgate_passdb_module *mod)
+{
+	unsigned int msecs = tgdc_tick(mod->tg, ioloop_time);
+
+	timeout_remove(&mod->to_tick);
+	mod->to_tick = timeout_add(msecs, tlsgate_tick, mod);
+}
+
 DCOMPAT_PASSDB_PREINIT(tlsgate_preinit, tlsgate_create)
 
 /* Loads in init, not preinit: init runs with the auth process's final
@@ -209,6 +249,7 @@ static void tlsgate_init(struct passdb_module *module)
 	mod->tg = tgdc_open(mod->config_path, tlsgate_log, mod->event);
 	if (mod->tg == NULL)
 		i_fatal("tlsgate passdb: out of memory");
+	mod->to_tick = timeout_add(TGDC_TICK_MSECS, tlsgate_tick, mod);
 }
 
 static void tlsgate_deinit(struct passdb_module *module)
@@ -216,6 +257,7 @@ static void tlsgate_deinit(struct passdb_module *module)
 	struct tlsgate_passdb_module *mod =
 		(struct tlsgate_passdb_module *)module;
 
+	timeout_remove(&mod->to_tick);
 	tgdc_close(mod->tg);
 	mod->tg = NULL;
 	event_unref(&mod->event);

@@ -20,6 +20,7 @@
 #include "netaddr.h"
 #include "policy.h"
 #include "reload.h"
+#include "text.h"
 
 _Static_assert(TGDC_EVENT_MAX == TG_EVENT_MAX_LINE, "event buffer size");
 
@@ -249,6 +250,13 @@ static void poll_files(struct tgdc *tg, time_t now)
 	tg_errors_clear(&errs);
 }
 
+unsigned int tgdc_tick(struct tgdc *tg, time_t now)
+{
+	poll_files(tg, now);
+	return tg->holder != NULL && tg_holder_loading(tg->holder) ?
+	       TGDC_TICK_LOADING_MSECS : TGDC_TICK_MSECS;
+}
+
 int tgdc_service(const char *service)
 {
 	if (service == NULL)
@@ -295,6 +303,13 @@ char *tgdc_reason(int service, const char *message, char *buf, size_t size)
 	return buf;
 }
 
+const char *tgdc_account(const struct tgdc_request *req)
+{
+	if (req->account_field != NULL && req->account_field[0] != '\0')
+		return req->account_field;
+	return req->user;
+}
+
 /* No policy in force: the `failure` setting decides. */
 static void decide_without_policy(struct tgdc *tg,
 				  const struct tgdc_request *req,
@@ -308,7 +323,8 @@ static void decide_without_policy(struct tgdc *tg,
 	    req->now - tg->no_policy_logged < NO_POLICY_LOG_SECONDS)
 		return;
 	tg->no_policy_logged = req->now;
-	tg_sanitize(req->user, strlen(req->user), 64, user, sizeof(user));
+	tg_sanitize(tgdc_account(req), strlen(tgdc_account(req)), 64, user,
+		    sizeof(user));
 	say(tg, allow ? TGDC_LOG_WARNING : TGDC_LOG_ERROR,
 	    LOG_PREFIX "no policy in force: login of %s %s (repeated at most every %d seconds)",
 	    user, allow ? "allowed (failure = allow)" :
@@ -323,13 +339,57 @@ static int mode_override(struct tgdc *tg, const struct tgdc_request *req)
 
 	if (mode != -2)
 		return mode;
-	tg_sanitize(req->user, strlen(req->user), 64, user, sizeof(user));
+	tg_sanitize(tgdc_account(req), strlen(tgdc_account(req)), 64, user,
+		    sizeof(user));
 	tg_sanitize(req->mode_field, strlen(req->mode_field), 32, value,
 		    sizeof(value));
 	say(tg, TGDC_LOG_WARNING,
 	    LOG_PREFIX "user %s: ignoring tlsgate_mode=\"%s\" from the user database (want off, audit or require): the policy files decide",
 	    user, value);
 	return -1;
+}
+
+static bool from_trusted_proxy(const struct tgdc *tg,
+			       const struct tgdc_request *req)
+{
+	struct tg_addr peer;
+
+	if (req->real_remote_ip == NULL ||
+	    tg_addr_parse(req->real_remote_ip, strlen(req->real_remote_ip),
+			  &peer) < 0)
+		return false;
+	for (size_t i = 0; i < tg->cfg.trusted_proxy_count; i++)
+		if (tg_net_contains(&tg->cfg.trusted_proxies[i], &peer))
+			return true;
+	return false;
+}
+
+/* Whether the client used TLS. Behind a trusted proxy the connection's
+ * own state says nothing about the client's (the proxy may reach the
+ * backend over TLS, or from a trusted network): only what the proxy
+ * forwarded counts, and nothing forwarded is plaintext. Postfix (smtp)
+ * reaches Dovecot's auth directly, never through a proxy's login. */
+static enum tg_tls login_tls(struct tgdc *tg, int service,
+			     const struct tgdc_request *req)
+{
+	if (service != TG_SERVICE_SMTP && from_trusted_proxy(tg, req))
+		return req->forward_tls != NULL &&
+		       tg_ascii_caseeq(req->forward_tls, strlen(req->forward_tls),
+				       "TLS", 3) ? TG_TLS_UNKNOWN : TG_TLS_NONE;
+	if (req->forward_tls != NULL) {
+		char user[128], peer[80], value[80];
+		const char *account = tgdc_account(req);
+		const char *from = req->real_remote_ip != NULL ?
+				   req->real_remote_ip : "unknown";
+		tg_sanitize(account, strlen(account), 64, user, sizeof(user));
+		tg_sanitize(from, strlen(from), 64, peer, sizeof(peer));
+		tg_sanitize(req->forward_tls, strlen(req->forward_tls), 32,
+			    value, sizeof(value));
+		say(tg, TGDC_LOG_WARNING,
+		    LOG_PREFIX "user %s: ignoring forward_tls=\"%s\" from %s, which is not in trusted_proxies",
+		    user, value, peer);
+	}
+	return (enum tg_tls)tgdc_tls(service, req->secured);
 }
 
 static void log_event(struct tgdc *tg, const struct tg_login *login,
@@ -342,6 +402,8 @@ static void log_event(struct tgdc *tg, const struct tg_login *login,
 	tg_event_from_decision(&ev, &texts, d, login->user, login->service,
 			       login->client, login->tls, req->mech,
 			       req->session);
+	if (req->login != NULL && strcmp(req->login, login->user) != 0)
+		ev.value[TG_EV_LOGIN] = req->login;
 	if (tg_event_format(&ev, line, sizeof(line)) < 0)
 		return;
 	tg->log(tg->log_ctx, TGDC_LOG_INFO, line);
@@ -368,12 +430,12 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 	}
 
 	memset(&login, 0, sizeof(login));
-	login.user = req->user;
+	login.user = tgdc_account(req);
 	login.service = (enum tg_service)service;
 	login.client = req->remote_ip != NULL &&
 		       tg_addr_parse(req->remote_ip, strlen(req->remote_ip),
 				     &client) == 0 ? &client : NULL;
-	login.tls = (enum tg_tls)tgdc_tls(service, req->secured);
+	login.tls = login_tls(tg, service, req);
 	login.today = tg_date_of(req->now);
 	login.now = (int64_t)req->now;
 	login.mode_override = mode_override(tg, req);

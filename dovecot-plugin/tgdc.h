@@ -3,10 +3,11 @@
  *
  * Everything the `tlsgate` passdb does that does not need Dovecot lives
  * here, so that it can be unit tested: reading tlsgate.conf, holding and
- * reloading the policy, mapping what Dovecot knows of a login (service
- * name, "secured" state, client address text, the tlsgate_mode extra
- * field) to a tg_login, deciding, and producing the client's reason text
- * and the event line. passdb-tlsgate.c only copies request fields in and
+ * reloading the policy (also from the caller's timer, tgdc_tick()),
+ * mapping what Dovecot knows of a login (service name, "secured" state,
+ * client and connection address text, the tlsgate_mode, tlsgate_account
+ * and forwarded forward_tls fields, the typed name) to a tg_login,
+ * deciding, and producing the client's reason text and the event line. passdb-tlsgate.c only copies request fields in and
  * results out.
  *
  * Invariants: tgdc_decide() never fails and never refuses a service it
@@ -52,9 +53,27 @@ struct tgdc *tgdc_open(const char *args, tgdc_log_fn *log, void *log_ctx);
 void tgdc_close(struct tgdc *tg);
 
 struct tgdc_request {
-	const char *user;	/* the account (after master-user switch) */
+	/* The account: Dovecot's user after auth_username_format, a master
+	 * user switch and any passdb `user=` field. */
+	const char *user;
+	/* The name as the client typed it (NULL if unknown): logged as
+	 * login= when the decision is made on another name. */
+	const char *login;
+	/* tlsgate_account extra field from a passdb (NULL if none): the
+	 * account name when the passdb's lookup key differs from `user`
+	 * (username_format = %n) without Dovecot changing `user`. */
+	const char *account_field;
 	const char *service;	/* Dovecot service name: imap, pop3, ... */
 	const char *remote_ip;	/* client address text, NULL if unknown */
+	/* The address the connection itself came from (Dovecot's real_rip:
+	 * a proxy's, when the proxy forwarded the client's); NULL if
+	 * unknown. */
+	const char *real_remote_ip;
+	/* forward_tls field a proxy forwarded (NULL if none): "TLS" when the
+	 * client used TLS to the proxy. Believed only from an address in
+	 * tlsgate.conf's trusted_proxies, and then it alone says whether the
+	 * client used TLS; from anywhere else it is ignored and logged. */
+	const char *forward_tls;
 	enum tgdc_secured secured;
 	const char *mode_field;	/* tlsgate_mode extra field, NULL if none */
 	const char *mech;	/* SASL mechanism, NULL if none */
@@ -79,12 +98,30 @@ struct tgdc_result {
 void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 		 struct tgdc_result *res);
 
+/* Milliseconds between the checks tgdc_tick() asks for: once a second,
+ * and more often while a load runs, so that a loaded policy is put in
+ * force soon after it is read. */
+#define TGDC_TICK_MSECS 1000
+#define TGDC_TICK_LOADING_MSECS 100
+
+/* The caller's timer: does what a login would do before deciding - looks
+ * at the policy files (at most once a second, a few stat()s; a change
+ * starts a reload in the background), puts a finished reload in force,
+ * retries a configuration that failed to load - so that an edit is in
+ * force within about a second whether or not logins arrive. Returns the
+ * milliseconds until it wants to be called again. */
+unsigned int tgdc_tick(struct tgdc *tg, time_t now);
+
 /* Waits for a policy reload in progress (they run in a thread of their
  * own) and puts its result in force. For tests; tgdc_decide() picks up a
  * finished reload by itself. */
 void tgdc_finish_reload(struct tgdc *tg);
 
 /* Pieces, exposed for tests. */
+
+/* The account name a login is decided on: a non-empty tlsgate_account
+ * field, else the user. */
+const char *tgdc_account(const struct tgdc_request *req);
 
 /* enum tg_service for a Dovecot service name, -1 for others. */
 int tgdc_service(const char *service);

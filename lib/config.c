@@ -203,6 +203,39 @@ static int set_listen(struct tg_config *c, const struct value *v, char *w, size_
 	return 0;
 }
 
+static int set_trusted_proxies(struct tg_config *c, const struct value *v,
+			       char *w, size_t n)
+{
+	/* Networks separated by blanks or commas; each ADDR or ADDR/PREFIX. */
+	size_t i = 0;
+	while (i < v->len) {
+		while (i < v->len && (v->s[i] == ' ' || v->s[i] == '\t' || v->s[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < v->len && v->s[i] != ' ' && v->s[i] != '\t' && v->s[i] != ',')
+			i++;
+		if (i == start)
+			break;
+		if (c->trusted_proxy_count >= TG_CONFIG_MAX_PROXIES) {
+			snprintf(w, n, "more than %d networks", TG_CONFIG_MAX_PROXIES);
+			return -1;
+		}
+		char why[128];
+		if (tg_net_parse(v->s + start, i - start,
+				 &c->trusted_proxies[c->trusted_proxy_count],
+				 why, sizeof(why)) < 0) {
+			snprintf(w, n, "%s", why);
+			return -1;
+		}
+		c->trusted_proxy_count++;
+	}
+	if (c->trusted_proxy_count == 0) {
+		snprintf(w, n, "expected one or more networks (ADDR or ADDR/PREFIX)");
+		return -1;
+	}
+	return 0;
+}
+
 static int set_user(struct tg_config *c, const struct value *v, char *w, size_t n)
 { return set_string(&c->user, v, w, n); }
 static int set_group(struct tg_config *c, const struct value *v, char *w, size_t n)
@@ -377,6 +410,7 @@ static const struct {
 	{ "message", set_message, false },
 	{ "log_tls", set_log_tls, false },
 	{ "failure", set_failure, false },
+	{ "trusted_proxies", set_trusted_proxies, false },
 	{ "listen", set_listen, true },
 	{ "user", set_user, false },
 	{ "group", set_group, false },

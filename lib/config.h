@@ -16,10 +16,12 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "netaddr.h"
 
 #define TG_CONFIG_MAX_LINE 4096
 #define TG_CONFIG_MAX_LISTEN 16
 #define TG_CONFIG_MAX_MESSAGE 400
+#define TG_CONFIG_MAX_PROXIES 64
 
 #define TG_DEFAULT_MESSAGE \
 	"TLS required: set your mail program to use SSL/TLS (IMAP port 993, POP3 port 995, SMTP port 465) or STARTTLS (ports 143, 110, 587)"
@@ -43,6 +45,11 @@ struct tg_config {
 	char *message;		/* text for rejected clients */
 	bool log_tls;		/* log an event for TLS sessions too */
 	enum tg_failure failure;
+
+	/* Dovecot module: the proxies whose forwarded client TLS state
+	 * (forward_tls) is believed; empty: nobody's. */
+	struct tg_net trusted_proxies[TG_CONFIG_MAX_PROXIES];
+	size_t trusted_proxy_count;
 
 	/* tlsgate-policyd */
 	char *listen[TG_CONFIG_MAX_LISTEN];	/* "inet:HOST:PORT", "unix:PATH" */

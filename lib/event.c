@@ -11,11 +11,11 @@
 
 static const char *const field_names[TG_EV_COUNT] = {
 	"service", "user", "client", "tls", "verdict", "mode", "rule",
-	"exemption", "enforce_from", "mech", "session", "brownout",
+	"exemption", "enforce_from", "mech", "session", "brownout", "login",
 };
 #define REQUIRED_FIELDS 7	/* service .. rule */
 /* strlen of field_names, so that parsing a key costs no strlen calls */
-static const size_t field_lens[TG_EV_COUNT] = { 7, 4, 6, 3, 7, 4, 4, 9, 12, 4, 7, 8 };
+static const size_t field_lens[TG_EV_COUNT] = { 7, 4, 6, 3, 7, 4, 4, 9, 12, 4, 7, 8, 5 };
 
 const char *tg_event_field_name(enum tg_event_field field)
 {
@@ -116,7 +116,7 @@ int tg_event_format(const struct tg_event *ev, char *buf, size_t size)
 		put(&o, "=", 1);
 		put_value(&o, v);
 	}
-	/* 11 fields of at most 4 * 256 + 20 bytes each always fit. */
+	/* 13 fields of at most 4 * 256 + 20 bytes each always fit. */
 	buf[o.used] = '\0';
 	return o.full ? -1 : (int)o.used;
 }

@@ -6,7 +6,7 @@
  *   tlsgate: service=imap user=alice@example.com client=192.0.2.7 tls=none
  *            verdict=reject mode=require rule=/etc/tlsgate/policy.d/a.conf:3
  *            [exemption=FILE:LINE] [enforce_from=YYYY-MM-DD] [mech=PLAIN]
- *            [session=ID] [brownout=yes]
+ *            [session=ID] [brownout=yes] [login=NAME]
  *
  * (one line). A value that is empty or holds anything but printable ASCII
  * other than '"' and '\' is written in double quotes, with \" \\ and \xHH
@@ -38,6 +38,7 @@ enum tg_event_field {
 	TG_EV_MECH,
 	TG_EV_SESSION,
 	TG_EV_BROWNOUT,		/* "yes": refused in a brownout window */
+	TG_EV_LOGIN,		/* the name as typed, when not the account's */
 	TG_EV_COUNT
 };
 

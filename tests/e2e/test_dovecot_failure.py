@@ -81,7 +81,7 @@ def test_no_policy_failure_allow(stack_factory, tmp_path_factory):
     d.wait_log(r"auth: Warning: tlsgate passdb: no policy in force: login of alice@example.test allowed")
 
 
-def test_refusal_timing_and_penalty_like_wrong_password(stack_factory, tmp_path_factory):
+def test_refusal_timing_like_wrong_password_without_penalty(stack_factory, tmp_path_factory):
     st = start_dovecot(stack_factory, tmp_path_factory, "tg-penalty", f"require @{D}\n",
                        auth_penalty=True, config_extra="auth_failure_delay = 2s\n")
     # each measurement from its own address: the penalty is per client IP
@@ -94,15 +94,16 @@ def test_refusal_timing_and_penalty_like_wrong_password(stack_factory, tmp_path_
     # (auth_failure_delay 2s, checked with whole-second timestamps: 1-2.5s)
     for t in (t_refused, t_wrong_req, t_wrong_off):
         assert 1.0 <= t < 3.0, (t_refused, t_wrong_req, t_wrong_off)
-    # the auth penalty: the next login from a failing address is delayed,
-    # after a refusal just as after a wrong password
+    # the auth penalty: the next login from an address that sent a wrong
+    # password is delayed; a refusal after the right password is no guess
+    # and leaves its address alone
     (ok1, t_after_refusal) = login(st, f"alice@{D}", "starttls", source="127.0.0.3")
     (ok2, t_after_wrong) = login(st, f"alice@{D}", "starttls", source="127.0.0.4")
     (ok3, t_first) = login(st, f"alice@{D}", "starttls", source="127.0.0.6")
     assert ok1[0] == ok2[0] == ok3[0] == "OK"
     assert t_first < 1.4, t_first
-    assert t_after_refusal >= 1.5 and t_after_wrong >= 1.5, (t_after_refusal, t_after_wrong)
-    assert abs(t_after_refusal - t_after_wrong) < 1.0
+    assert t_after_refusal < 1.4, t_after_refusal
+    assert t_after_wrong >= 1.5, t_after_wrong
 
 
 # One allocator arena: the loader thread would otherwise get an arena of its

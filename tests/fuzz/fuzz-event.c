@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	int n = tg_event_format(&first.ev, line, sizeof(line));
 	if (n < 0)
-		abort();	/* 11 fields of bounded size always fit */
+		abort();	/* 13 fields of bounded size always fit */
 	for (int i = 0; i < n; i++)
 		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
 			abort();

@@ -38,6 +38,7 @@ static const struct {
 	{ "policy = /p\nuserdb_timeout = 0\n", "userdb_timeout: expected a duration from 1s" },
 	{ "policy = /p\nuserdb_timeout = 61\n", "userdb_timeout: expected a duration from 1s" },
 	{ "policy = /p\nuserdb_cache_size = 50000001\n", "userdb_cache_size: expected a number" },
+	{ "policy = /p\ntrusted_proxies = 192.0.2.10, 198.51.100.0/24 2001:db8::/32\n", NULL },
 	{ "", "no policy = PATH given" },
 	{ "message = x\n", "no policy = PATH given" },
 	{ "policy = /p\ncolour = red\n", "c.conf:2: unknown key 'colour'" },
@@ -58,6 +59,11 @@ static const struct {
 	{ "policy = /p\nidle_timeout = 25h\n", "idle_timeout: expected a duration" },
 	{ "policy = /p\nmax_connections = -1\n", "max_connections: expected a number" },
 	{ "policy = /p\nunauthenticated = reject\n", "unauthenticated: expected dunno or check" },
+	{ "policy = /p\ntrusted_proxies =\n", "trusted_proxies: expected one or more networks" },
+	{ "policy = /p\ntrusted_proxies = ,\n", "trusted_proxies: expected one or more networks" },
+	{ "policy = /p\ntrusted_proxies = proxy1.example\n", "trusted_proxies: 'proxy1.example' is not an IPv4 or IPv6 address" },
+	{ "policy = /p\ntrusted_proxies = 10.0.0.0/33\n", "trusted_proxies: '10.0.0.0/33': prefix length over 32" },
+	{ "policy = /p\ntrusted_proxies = 10.0.0.1\ntrusted_proxies = 10.0.0.2\n", "trusted_proxies given twice" },
 	{ "policy = /p\nmessage = \"unterminated\n", "unterminated quoted value" },
 	{ "policy = /p\nmessage = \"x\" y\n", "text after the closing quote" },
 	{ "policy = /p\nmessage = \"bad \\t\"\n", "bad escape" },
@@ -119,6 +125,21 @@ static void test_values(void **state)
 	assert_int_equal(cfg.userdb_cache_ttl, 120);
 	assert_int_equal(cfg.userdb_timeout, 3);
 	tg_config_free(&cfg);
+
+	/* trusted_proxies: every network, in order; more than the limit fails */
+	static const char proxies[] = "policy = /p\ntrusted_proxies = 192.0.2.10 198.51.100.0/24,2001:db8::/32\n";
+	assert_int_equal(tg_config_parse(&cfg, "x.conf", proxies, sizeof(proxies) - 1, &errs), 0);
+	assert_int_equal(cfg.trusted_proxy_count, 3);
+	char net[64];
+	assert_string_equal(tg_net_format(&cfg.trusted_proxies[1], net, sizeof(net)), "198.51.100.0/24");
+	tg_config_free(&cfg);
+	assert_int_equal(cfg.trusted_proxy_count, 0);
+	char many[2048] = "policy = /p\ntrusted_proxies =";
+	for (int i = 0; i <= TG_CONFIG_MAX_PROXIES; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), " 10.0.%d.1", i);
+	assert_int_equal(tg_config_parse(&cfg, "x.conf", many, strlen(many), &errs), -1);
+	assert_non_null(strstr(errs.msgs[errs.count - 1], "more than 64 networks"));
+	tg_errors_clear(&errs);
 
 	/* defaults */
 	assert_int_equal(tg_config_parse(&cfg, "x.conf", "policy = /p", 11, &errs), 0);

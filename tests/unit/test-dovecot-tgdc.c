@@ -2,8 +2,8 @@
  * test-dovecot-tgdc - the Dovecot passdb's Dovecot-free half (tgdc.c):
  * service names, "secured" states, tlsgate_mode values, the client's
  * reason text, and whole decisions over real policy files - including
- * reloads, a broken edit, a missing policy under both `failure` settings,
- * and log_tls.
+ * reloads (also by the timer alone), a broken edit, a missing policy under
+ * both `failure` settings, and log_tls.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -298,6 +298,152 @@ static void test_reload_and_broken_edit(void **state)
 	tgdc_close(tg);
 }
 
+/* The account decides, not the typed name; the typed one is logged. */
+static void test_account_and_login(void **state)
+{
+	struct tgdc_result res;
+	(void)state;
+	write_conf("");
+	write_file("policy.conf", "require bare\nrequire mixed@example.com\n");
+	struct tgdc *tg = open_tg();
+	struct tgdc_request req = {
+		.user = "bare@elsewhere.invalid", .login = "bare@elsewhere.invalid",
+		.account_field = "bare", .service = "imap",
+		.remote_ip = "192.0.2.9", .secured = TGDC_SECURED_NONE, .now = T0,
+	};
+	assert_string_equal(tgdc_account(&req), "bare");
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_int_equal(res.action, TGDC_REFUSE);
+	assert_non_null(strstr(logbuf, "user=bare client="));
+	assert_non_null(strstr(logbuf, " login=bare@elsewhere.invalid"));
+
+	/* an empty field is no account name; without it the typed name
+	 * matches no rule */
+	req.account_field = "";
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_int_equal(res.action, TGDC_ALLOW);
+	assert_null(strstr(logbuf, "login="));
+
+	/* Dovecot changed the name itself (auth_username_format, user=) */
+	req.account_field = NULL;
+	req.user = "mixed@example.com";
+	req.login = "MiXed@Example.COM";
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_int_equal(res.action, TGDC_REFUSE);
+	assert_non_null(strstr(logbuf, "user=mixed@example.com "));
+	assert_non_null(strstr(logbuf, " login=MiXed@Example.COM"));
+
+	/* the same name: no login= */
+	req.login = "mixed@example.com";
+	logbuf[0] = '\0';
+	tgdc_decide(tg, &req, &res);
+	assert_null(strstr(logbuf, "login="));
+	tgdc_close(tg);
+}
+
+/* forward_tls counts only from trusted_proxies, and then alone. */
+struct forward_case {
+	const char *peer, *forward_tls, *service;
+	enum tgdc_secured secured;
+	enum tgdc_action want;
+	const char *want_log;	/* NULL: no warning */
+};
+static const struct forward_case forward_cases[] = {
+	/* a trusted proxy forwards the client's TLS */
+	{ "192.0.2.10", "TLS", "imap", TGDC_SECURED_BARE, TGDC_ALLOW, NULL },
+	{ "192.0.2.10", "tls", "pop3", TGDC_SECURED_BARE, TGDC_ALLOW, NULL },
+	/* ... or its absence; its own TLS to the backend does not count */
+	{ "192.0.2.10", "", "imap", TGDC_SECURED_TLS, TGDC_REFUSE, NULL },
+	{ "192.0.2.10", "secured", "imap", TGDC_SECURED_BARE, TGDC_REFUSE, NULL },
+	{ "198.51.100.7", NULL, "imap", TGDC_SECURED_TLS, TGDC_REFUSE, NULL },
+	/* a forged value from anywhere else is ignored and logged */
+	{ "192.0.2.11", "TLS", "imap", TGDC_SECURED_BARE, TGDC_REFUSE,
+	  "W tlsgate passdb: user a@example.com: ignoring forward_tls=\"TLS\" from 192.0.2.11, which is not in trusted_proxies" },
+	{ "192.0.2.11", "TLS", "imap", TGDC_SECURED_TLS, TGDC_ALLOW, "ignoring forward_tls" },
+	{ NULL, "TLS", "imap", TGDC_SECURED_NONE, TGDC_REFUSE, "from unknown" },
+	{ "not-an-ip", "TLS", "imap", TGDC_SECURED_NONE, TGDC_REFUSE, "from not-an-ip" },
+	/* without forward_tls, other addresses decide as always */
+	{ "192.0.2.11", NULL, "imap", TGDC_SECURED_TLS, TGDC_ALLOW, NULL },
+	/* Postfix reaches auth directly: its bare "secured" is TLS */
+	{ "192.0.2.10", NULL, "smtp", TGDC_SECURED_BARE, TGDC_ALLOW, NULL },
+};
+
+static void test_forward_tls(void **state)
+{
+	(void)state;
+	write_conf("trusted_proxies = 192.0.2.10 198.51.100.0/24\n");
+	write_file("policy.conf", "require @example.com\n");
+	struct tgdc *tg = open_tg();
+	for (size_t i = 0; i < sizeof(forward_cases) / sizeof(forward_cases[0]); i++) {
+		const struct forward_case *c = &forward_cases[i];
+		struct tgdc_request req = {
+			.user = "a@example.com", .service = c->service,
+			.remote_ip = "203.0.113.5", .real_remote_ip = c->peer,
+			.forward_tls = c->forward_tls, .secured = c->secured,
+			.now = T0,
+		};
+		struct tgdc_result res;
+		logbuf[0] = '\0';
+		tgdc_decide(tg, &req, &res);
+		if (res.action != c->want)
+			fail_msg("row %zu: action %d", i, res.action);
+		if (c->want_log == NULL ? strstr(logbuf, "W ") != NULL :
+		    strstr(logbuf, c->want_log) == NULL)
+			fail_msg("row %zu: log: %s", i, logbuf);
+		/* the event names the client, not the proxy */
+		assert_non_null(strstr(logbuf, "client=203.0.113.5"));
+	}
+	tgdc_close(tg);
+}
+
+/* The timer alone puts an edit in force: no login in between. */
+static void test_tick_without_logins(void **state)
+{
+	struct tgdc_result res;
+	(void)state;
+	write_conf("");
+	write_file("policy.conf", "require @example.com\n");
+	struct tgdc *tg = open_tg();
+	assert_int_equal(tgdc_tick(tg, T0), TGDC_TICK_MSECS);
+
+	write_file("policy.conf", "audit @example.com\n");
+	logbuf[0] = '\0';
+	/* the next second: noticed, loading; asks to be called again soon */
+	unsigned int msecs = tgdc_tick(tg, T0 + 1);
+	for (int i = 0; msecs == TGDC_TICK_LOADING_MSECS && i < 1000; i++) {
+		usleep(10000);
+		msecs = tgdc_tick(tg, T0 + 1);
+	}
+	assert_int_equal(msecs, TGDC_TICK_MSECS);
+	assert_non_null(strstr(logbuf, "policy reloaded from"));
+	/* the first login after the quiet time follows the new policy */
+	decide(tg, "a@example.com", "imap", TGDC_SECURED_NONE, T0 + 1, &res);
+	assert_int_equal(res.action, TGDC_ALLOW);
+	assert_non_null(strstr(logbuf, "verdict=audit"));
+	tgdc_close(tg);
+}
+
+/* A configuration that failed to load is retried by the timer too. */
+static void test_tick_fixed_config(void **state)
+{
+	struct tgdc_result res;
+	(void)state;
+	write_file("policy.conf", "require @example.com\n");
+	write_file("tlsgate.conf", "policy = policy.conf\nno_such_key = 1\n");
+	struct tgdc *tg = open_tg();
+	assert_int_equal(tgdc_tick(tg, T0), TGDC_TICK_MSECS);
+	write_conf("");
+	logbuf[0] = '\0';
+	assert_int_equal(tgdc_tick(tg, T0 + 1), TGDC_TICK_MSECS);
+	assert_non_null(strstr(logbuf, "policy loaded from"));
+	decide(tg, "a@example.com", "imap", TGDC_SECURED_NONE, T0 + 1, &res);
+	assert_int_equal(res.action, TGDC_REFUSE);
+	tgdc_close(tg);
+}
+
 struct failure_case { const char *conf_extra; enum tgdc_action want; const char *want_log; };
 static const struct failure_case failure_cases[] = {
 	{ "", TGDC_TEMPFAIL, "E tlsgate passdb: no policy in force" },
@@ -378,6 +524,10 @@ int main(void)
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test_setup_teardown(test_decisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_broken_edit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_account_and_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forward_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_without_logins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_fixed_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_config_then_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_tls_off, setup, teardown),
