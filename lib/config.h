@@ -47,6 +47,11 @@ struct tg_config {
 	bool check_unauthenticated;	/* default false: DUNNO without SASL */
 	unsigned idle_timeout;	/* seconds */
 	unsigned max_connections;
+	unsigned max_connections_per_peer;	/* per client address or uid */
+
+	/* tlsgate notify: domains notices may go to besides those the
+	 * policy names; space-separated, lower case, without '@' */
+	char *notify_domains;
 };
 
 void tg_config_init(struct tg_config *cfg);	/* defaults */

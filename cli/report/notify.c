@@ -9,6 +9,11 @@
  * placeholder or an unclosed section is an error when the template is
  * loaded, before anything is sent.
  *
+ * Notices go only to accounts of the domains the policy names or
+ * tlsgate.conf's notify_domains lists (recipients.h); the values a notice
+ * shows are those tally kept after its checks (origin.h), never other
+ * text of a log line.
+ *
  * Invariants: an account is recorded in the state file only after its
  * notice was written or accepted by sendmail; the state file is replaced
  * atomically (tmp + fsync + rename), as is each .eml file. Addresses that
@@ -34,6 +39,7 @@
 #include "date.h"
 #include "mime.h"
 #include "outfmt.h"
+#include "recipients.h"
 #include "report.h"
 #include "tally.h"
 #include "text.h"
@@ -892,10 +898,20 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 			template_free(&ts.t[i]);
 		return r;
 	}
+	struct recipients rcpt;
+	if (recipients_init(&rcpt, data.policy, data.notify_domains) < 0) {
+		fprintf(stderr, "tlsgate notify: out of memory\n");
+		recipients_free(&rcpt);
+		report_data_free(&data);
+		state_free(&st);
+		for (size_t i = 0; i < ts.n; i++)
+			template_free(&ts.t[i]);
+		return 2;
+	}
 	size_t na;
 	struct tally_account **accs = tally_accounts(&data.tally, true, &na);
 	time_t now = time(NULL);
-	size_t done = 0, recent = 0, unsafe = 0, capped = 0, failed = 0;
+	size_t done = 0, recent = 0, unsafe = 0, capped = 0, failed = 0, outside = 0;
 	bool state_changed = false;
 	int status = 0;
 	for (size_t i = 0; accs != NULL && i < na; i++) {
@@ -907,6 +923,10 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 			fprintf(stderr, "tlsgate notify: skipped '%s': not a plain mail address\n",
 				outfmt_text(a->name, 120, name, sizeof(name)));
 			unsafe++;
+			continue;
+		}
+		if (!recipients_allowed(&rcpt, a->domain->name)) {
+			outside++;
 			continue;
 		}
 		struct state_entry *prev = o.state_path ? state_find(&st, a->name) : NULL;
@@ -970,6 +990,10 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 		"%zu over --max, %zu without a usable address, %zu failed\n",
 		done, o.dry_run ? "would be sent" : o.send ? "sent" : "written",
 		recent, capped, unsafe, failed);
+	if (outside > 0)
+		fprintf(stderr, "tlsgate notify: %zu account(s) skipped: their domain is neither "
+			"named in the policy nor listed in notify_domains (tlsgate.conf)\n", outside);
+	recipients_free(&rcpt);
 	free(accs);
 	report_data_free(&data);
 	state_free(&st);

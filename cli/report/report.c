@@ -78,6 +78,8 @@ int report_collect(const struct cli_context *ctx, const struct report_input *in,
 			return 2;
 		}
 		data->policy_path = strdup(cfg.policy);
+		if (cfg.notify_domains != NULL)
+			data->notify_domains = strdup(cfg.notify_domains);
 		tg_config_free(&cfg);
 	}
 	if (tally_scan(t, in->files, in->nfiles, progname) < 0)
@@ -93,6 +95,7 @@ void report_data_free(struct report_data *data)
 	if (data->policy != NULL)
 		tg_policy_free(data->policy);
 	free(data->policy_path);
+	free(data->notify_domains);
 	memset(data, 0, sizeof(*data));
 }
 
@@ -320,6 +323,12 @@ static void print_header(struct report_data *data, FILE *out)
 		fprintf(out, "; %llu duplicate(s) skipped", (unsigned long long)t->duplicates);
 	if (t->bad_events)
 		fprintf(out, "; %llu malformed event line(s) skipped", (unsigned long long)t->bad_events);
+	if (t->implausible)
+		fprintf(out, "; %llu event(s) with an implausible user or client skipped",
+			(unsigned long long)t->implausible);
+	if (t->foreign)
+		fprintf(out, "; %llu line(s) with the tag not written by tlsgate ignored",
+			(unsigned long long)t->foreign);
 	if (t->long_lines)
 		fprintf(out, "; %llu over-long line(s) skipped", (unsigned long long)t->long_lines);
 	if (t->untimed)
@@ -570,11 +579,13 @@ static int print_json(struct report_data *data, FILE *out)
 	json_kv_str(out, "decided_for", tg_date_format(data->today, tb1, sizeof(tb1)), true);
 	fprintf(out, ",\"input\":{\"files\":%zu,\"lines\":%llu,\"events\":%llu,"
 		"\"duplicates\":%llu,\"malformed\":%llu,\"long_lines\":%llu,"
-		"\"untimed\":%llu,\"outside_window\":%llu}",
+		"\"untimed\":%llu,\"outside_window\":%llu,\"implausible\":%llu,"
+		"\"ignored\":%llu}",
 		t->files, (unsigned long long)t->lines, (unsigned long long)t->events,
 		(unsigned long long)t->duplicates, (unsigned long long)t->bad_events,
 		(unsigned long long)t->long_lines, (unsigned long long)t->untimed,
-		(unsigned long long)t->outside_window);
+		(unsigned long long)t->outside_window, (unsigned long long)t->implausible,
+		(unsigned long long)t->foreign);
 	fputs(",\n\"domains\":[", out);
 	for (size_t i = 0; i < nd; i++) {
 		struct tally_domain *d = doms[i];
@@ -728,6 +739,11 @@ static int print_html(struct report_data *data, FILE *out)
 		fprintf(out, ", %llu duplicate(s) skipped", (unsigned long long)t->duplicates);
 	if (t->bad_events)
 		fprintf(out, ", %llu malformed line(s) skipped", (unsigned long long)t->bad_events);
+	if (t->implausible)
+		fprintf(out, ", %llu implausible event(s) skipped", (unsigned long long)t->implausible);
+	if (t->foreign)
+		fprintf(out, ", %llu line(s) with the tag not written by tlsgate ignored",
+			(unsigned long long)t->foreign);
 	fputs(".<br>", out);
 	if (data->policy_path) {
 		fputs("Policy: ", out);
