@@ -16,7 +16,8 @@
  *
  * Invariants: an account is recorded in the state file only after its
  * notice was written or accepted by sendmail; the state file is replaced
- * atomically (tmp + fsync + rename), as is each .eml file. Addresses that
+ * atomically (mkostemp in its directory + fsync + rename, atomicfile.h),
+ * as is each .eml file. Addresses that
  * are not plain local@domain (mime_safe_address) are skipped with a
  * warning: a log line can never choose a header or a file name.
  *
@@ -35,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "date.h"
 #include "mime.h"
@@ -377,39 +379,11 @@ static int state_load(struct state *st, const char *path)
 	return r;
 }
 
+/* Through an unpredictable temporary file in the same directory
+ * (atomicfile.h): a symlink planted there is never followed. */
 static int write_atomically(const char *path, const char *data, size_t len)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		off += (size_t)w;
-	}
-	int saved = errno;
-	if (off < len || fsync(fd) < 0) {
-		if (off == len)
-			saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	return atomicfile_write(path, data, len, 0640);
 }
 
 static int state_save(struct state *st, const char *path)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "date.h"
 #include "decide.h"
@@ -934,12 +935,16 @@ int cmd_report(int argc, char **argv, const struct cli_context *ctx)
 	}
 
 	FILE *out = stdout;
-	char tmp[4096];
+	struct atomicfile af;
 	if (html != NULL) {
-		snprintf(tmp, sizeof(tmp), "%s.tmp", html);
-		out = fopen(tmp, "w");
-		if (out == NULL) {
-			perror(tmp);
+		/* an unpredictable temporary name: nothing planted is followed */
+		int fd = -1;
+		if (atomicfile_open(&af, html, 0644) < 0 || (fd = dup(af.fd)) < 0 ||
+		    (out = fdopen(fd, "w")) == NULL) {
+			perror(html);
+			if (fd >= 0)
+				close(fd);
+			atomicfile_abort(&af);
 			report_data_free(&data);
 			return 2;
 		}
@@ -959,12 +964,11 @@ int cmd_report(int argc, char **argv, const struct cli_context *ctx)
 	if (html != NULL) {
 		if (fclose(out) != 0 || r < 0) {
 			if (r == 0)
-				perror(tmp);
-			unlink(tmp);
+				perror(html);
+			atomicfile_abort(&af);
 			r = -1;
-		} else if (rename(tmp, html) < 0) {
+		} else if (atomicfile_commit(&af) < 0) {
 			perror(html);
-			unlink(tmp);
 			r = -1;
 		}
 	} else if (fflush(stdout) != 0) {
