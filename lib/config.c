@@ -27,7 +27,7 @@ void tg_config_init(struct tg_config *cfg)
 	cfg->socket_mode = 0666;
 	cfg->idle_timeout = 300;
 	cfg->max_connections = 4096;
-	cfg->max_connections_per_peer = 64;
+	cfg->max_connections_per_peer = 1024;
 }
 
 void tg_config_free(struct tg_config *cfg)

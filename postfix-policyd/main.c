@@ -331,6 +331,7 @@ int main(int argc, char **argv)
 		},
 		.idle_timeout = cfg.idle_timeout,
 		.max_connections = cfg.max_connections,
+		.max_connections_per_peer = cfg.max_connections_per_peer,
 	};
 	srv = pd_server_new(&scfg, holder, why, sizeof(why));
 	if (srv == NULL) {
