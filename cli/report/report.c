@@ -169,6 +169,8 @@ static struct exemption_row *exemption_rows(struct report_data *data, size_t *co
 			if (!subject_in_domain(info.subject, data->tally.only_domain))
 				continue;
 			struct exemption_row *r = &rows[n];
+			/* the slot may hold a row not kept (used, not expired) */
+			memset(r, 0, sizeof(*r));
 			tg_rule_ref_format(&info.ref, r->ref, sizeof(r->ref));
 			struct tally_exemption_use *u = find_use(&data->tally, r->ref, uses, nuse);
 			r->subject = info.subject;

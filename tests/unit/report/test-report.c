@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -484,6 +486,39 @@ static void test_logscan_files(void **state)
 		assert_string_equal(last, rows[i].last);
 		logscan_close(&ls);
 	}
+	/* the .gz cut short (half its bytes): the lines before the cut are
+	 * handed out, then an error, never a quiet end */
+	struct stat gst;
+	assert_int_equal(stat(gzpath, &gst), 0);
+	assert_int_equal(truncate(gzpath, gst.st_size / 2), 0);
+	{
+		struct logscan ls;
+		char why[200];
+		const char *line;
+		size_t len;
+		int r;
+		assert_int_equal(logscan_open(&ls, gzpath, why, sizeof(why)), 0);
+		while ((r = logscan_next(&ls, &line, &len, why, sizeof(why))) > 0)
+			;
+		assert_int_equal(r, -1);
+		assert_non_null(strstr(why, "truncated"));
+		assert_true(ls.lines > 0 && ls.lines < 100000);
+		logscan_close(&ls);
+	}
+	/* and `tlsgate report` exits 2 with the message */
+	{
+		struct cli_context ctx = { .progname = "tlsgate" };
+		char *argv_r[] = { "report", "--json", gzpath, NULL };
+		fflush(stdout);
+		int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 1);
+		int r = cmd_report(3, argv_r, &ctx);
+		fflush(stdout);
+		dup2(saved, 1);
+		close(saved);
+		close(devnull);
+		assert_int_equal(r, 2);
+	}
 	struct logscan ls;
 	char why[200];
 	assert_int_equal(logscan_open(&ls, "/nonexistent/x.log", why, sizeof(why)), -1);
@@ -491,6 +526,52 @@ static void test_logscan_files(void **state)
 	assert_int_equal(logscan_open(&ls, "/tmp", why, sizeof(why)), -1);
 	unlink(plain);
 	unlink(gzpath);
+}
+
+/* An unused exemption without until= (policy line 4) right after a used
+ * one with until=2027-12-31 (line 3): its row shows no date. */
+static void test_exemption_rows_until(void **state)
+{
+	char dir[] = "/tmp/tg-test-until-XXXXXX", pol[64], log[64], out[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(pol, sizeof(pol), "%s/p.conf", dir);
+	snprintf(log, sizeof(log), "%s/mail.log", dir);
+	snprintf(out, sizeof(out), "%s/out.json", dir);
+	FILE *f = fopen(pol, "w");
+	fputs(policy_text, f);
+	fclose(f);
+	f = fopen(log, "w");
+	fprintf(f, "Nov 29 10:03:00 mx tlsgate-policyd[2]: tlsgate: service=smtp "
+		"user=scan@example.com client=192.0.2.10 tls=none verdict=exempt mode=audit "
+		"rule=%s:2 exemption=%s:3\n", pol, pol);
+	fclose(f);
+	struct cli_context ctx = { .policy_path = pol, .progname = "tlsgate" };
+	char *argv_j[] = { "report", "--json", "--at", "2026-11-29", log, NULL };
+	fflush(stdout);
+	int saved = dup(1);
+	FILE *o = fopen(out, "w");
+	dup2(fileno(o), 1);
+	int r = cmd_report(5, argv_j, &ctx);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	fclose(o);
+	assert_int_equal(r, 0);
+	static char page[65536];
+	f = fopen(out, "r");
+	size_t n = fread(page, 1, sizeof(page) - 1, f);
+	page[n] = '\0';
+	fclose(f);
+	const char *alice = strstr(page, "\"subject\":\"alice@example.com\"");
+	if (alice == NULL)
+		fail_msg("no alice exemption row in %s", page);
+	assert_true(strncmp(alice, "\"subject\":\"alice@example.com\",\"until\":\"\"", 40) == 0);
+	/* the used one is not listed, the expired one is, with its date */
+	assert_null(strstr(page, "\"subject\":\"scan@example.com\""));
+	assert_non_null(strstr(page, "\"subject\":\"old@example.com\",\"until\":\"2026-01-01\""));
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static char *capture(void (*fn)(FILE *, const char *), const char *s)
@@ -517,6 +598,14 @@ static void test_safe_output(void **state)
 		  "=cmd|&#39; /C calc&#39;!A0", "=cmd|' /C calc'!A0" },
 		{ "j\xc3\xbcrgen", "\"j\xc3\xbcrgen\"", "\"j\xc3\xbcrgen\"", "j\xc3\xbcrgen", "j??rgen" },
 		{ "bad\xff\xc3", "\"bad\\ufffd\\ufffd\"", "\"bad\xff\xc3\"", "bad&#xfffd;&#xfffd;", "bad??" },
+		/* bidirectional overrides and isolates never pass raw */
+		{ "moc.\xe2\x80\xae" "exe", "\"moc.\\u202eexe\"", "\"moc.[U+202E]exe\"",
+		  "moc.[U+202E]exe", "moc.???exe" },
+		{ "a\xe2\x81\xa6" "b\xe2\x81\xa9\xe2\x80\x8f\xd8\x9c",
+		  "\"a\\u2066b\\u2069\\u200f\\u061c\"", "\"a[U+2066]b[U+2069][U+200F][U+061C]\"",
+		  "a[U+2066]b[U+2069][U+200F][U+061C]", "a???b????????" },
+		{ "em\xe2\x80\x94" "dash", "\"em\xe2\x80\x94" "dash\"", "\"em\xe2\x80\x94" "dash\"",
+		  "em\xe2\x80\x94" "dash", "em???dash" },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char text[200];
@@ -614,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_duplicates_need_session),
 		cmocka_unit_test(test_device_limit),
 		cmocka_unit_test(test_logscan_files),
+		cmocka_unit_test(test_exemption_rows_until),
 		cmocka_unit_test(test_safe_output),
 		cmocka_unit_test(test_cmd_report_outputs),
 	};
