@@ -24,6 +24,11 @@ static const struct {
 	{ "policy = /p\nsmtp_reply = 550 5.7.1\n", NULL },
 	{ "policy = /p\nsocket_mode = 0660\nidle_timeout = 5m\nmax_connections = 2000\n", NULL },
 	{ "policy = /p\nunauthenticated = check\n", NULL },
+	{ "policy = /p\nmax_connections_per_peer = 100\nnotify_domains = @Example.COM b.example\n", NULL },
+	{ "policy = /p\nmax_connections_per_peer = 0\n", "max_connections_per_peer" },
+	{ "policy = /p\nnotify_domains = a.example evil\"x\n", "notify_domains: expected domain names" },
+	{ "policy = /p\nnotify_domains = a.example,b.example\n", "notify_domains: expected domain names" },
+	{ "policy = /p\nnotify_domains = @\n", "notify_domains: empty value" },
 	{ "", "no policy = PATH given" },
 	{ "message = x\n", "no policy = PATH given" },
 	{ "policy = /p\ncolour = red\n", "c.conf:2: unknown key 'colour'" },
@@ -107,6 +112,14 @@ static void test_values(void **state)
 	assert_true(cfg.log_tls);
 	assert_false(cfg.check_unauthenticated);
 	assert_null(cfg.smtp_reply);
+	assert_int_equal(cfg.max_connections_per_peer, 1024);
+	assert_null(cfg.notify_domains);
+	tg_config_free(&cfg);
+
+	/* notify_domains: lower case, without '@', single spaces */
+	static const char nd[] = "policy = /p\nnotify_domains = \"@Example.COM \t b.example\"\n";
+	assert_int_equal(tg_config_parse(&cfg, "x.conf", nd, sizeof(nd) - 1, &errs), 0);
+	assert_string_equal(cfg.notify_domains, "example.com b.example");
 	tg_config_free(&cfg);
 }
 
