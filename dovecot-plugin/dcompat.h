@@ -81,6 +81,13 @@ static inline const char *dcompat_mech(const struct auth_request *request)
 	return request->fields.mech_name;
 }
 
+/* auth_mechanisms, space-separated: an array of names in 2.4 (joined on
+ * the data stack, valid until the caller's frame ends). */
+static inline const char *dcompat_auth_mechanisms(void)
+{
+	return t_array_const_string_join(&global_auth_settings->mechanisms, " ");
+}
+
 /* preinit NAME: reads `tlsgate_config` from the passdb's settings
  * (settings-tlsgate.c) and hands it to CREATE. */
 #define DCOMPAT_PASSDB_PREINIT(name, create) \
@@ -122,6 +129,11 @@ static inline const char *dcompat_service(const struct auth_request *request)
 static inline const char *dcompat_mech(const struct auth_request *request)
 {
 	return request->mech != NULL ? request->mech->mech_name : NULL;
+}
+
+static inline const char *dcompat_auth_mechanisms(void)
+{
+	return global_auth_settings->mechanisms;
 }
 
 /* preinit NAME: the passdb's `args` is the tlsgate.conf path. */

@@ -14,8 +14,13 @@
  * client shows, without raising the client address's auth penalty (the
  * client proved the password and is told why; many accounts share one
  * NAT address); refused in a credentials lookup (CRAM-MD5, SCRAM, ...,
- * where the mechanism has not checked the password yet) -> USER_DISABLED
- * without a reason, which the client cannot tell from a wrong password;
+ * where the mechanism has not checked the password yet) -> OK with a
+ * decoy password nobody knows, so the exchange runs to the client's proof
+ * and fails there like a wrong password (refusing at the lookup would end
+ * SCRAM before the server-first message and tell which accounts require
+ * TLS); no earlier passdb found the user (a master login, master passdb
+ * with result_success = continue, for a user that does not exist) ->
+ * USER_UNKNOWN, so our OK never stands in for that check;
  * no policy and failure = tempfail -> a temporary failure. Requests
  * without a SASL mechanism (LMTP, doveadm, proxy and userdb lookups) are
  * always OK. The driver has no cache key: no verdict is ever cached.
@@ -73,6 +78,14 @@ static bool password_verified(struct tlsgate_passdb_module *mod,
 		mod->misconfig_logged = TRUE;
 	}
 	return FALSE;
+}
+
+/* A passdb before ours found the user: false for a master login (master
+ * passdb with result_success = continue) whose target user no passdb
+ * knows, where our OK would be the only success of the chain. */
+static bool user_found(struct auth_request *request)
+{
+	return request->passdb_success;
 }
 
 static const char *mode_field(struct auth_request *request)
@@ -155,7 +168,7 @@ tlsgate_verify_plain(struct auth_request *request,
 		callback(PASSDB_RESULT_OK, request);
 		return;
 	}
-	if (!password_verified(mod, request)) {
+	if (!password_verified(mod, request) || !user_found(request)) {
 		callback(PASSDB_RESULT_USER_UNKNOWN, request);
 		return;
 	}
@@ -187,7 +200,7 @@ tlsgate_lookup_credentials(struct auth_request *request,
 		callback(PASSDB_RESULT_OK, uchar_empty_ptr, 0, request);
 		return;
 	}
-	if (!password_verified(mod, request)) {
+	if (!password_verified(mod, request) || !user_found(request)) {
 		callback(PASSDB_RESULT_USER_UNKNOWN, uchar_empty_ptr, 0,
 			 request);
 		return;
@@ -199,10 +212,14 @@ tlsgate_lookup_credentials(struct auth_request *request,
 	case TGDC_ALLOW:
 		callback(PASSDB_RESULT_OK, uchar_empty_ptr, 0, request);
 		break;
-	case TGDC_REFUSE:
-		callback(PASSDB_RESULT_USER_DISABLED, uchar_empty_ptr, 0,
-			 request);
+	case TGDC_REFUSE: {
+		char decoy[TGDC_DECOY_SIZE];
+
+		tgdc_decoy_password(decoy, sizeof(decoy));
+		passdb_handle_credentials(PASSDB_RESULT_OK, decoy, "PLAIN",
+					  callback, request);
 		break;
+	}
 	case TGDC_TEMPFAIL:
 		callback(tempfail(request), uchar_empty_ptr, 0, request);
 		break;
@@ -250,6 +267,10 @@ static void tlsgate_init(struct passdb_module *module)
 	if (mod->tg == NULL)
 		i_fatal("tlsgate passdb: out of memory");
 	mod->to_tick = timeout_add(TGDC_TICK_MSECS, tlsgate_tick, mod);
+	T_BEGIN {
+		(void)tgdc_check_mechanisms(dcompat_auth_mechanisms(),
+					    tlsgate_log, mod->event);
+	} T_END;
 }
 
 static void tlsgate_deinit(struct passdb_module *module)

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "config.h"
 #include "date.h"
@@ -451,4 +454,59 @@ void tgdc_decide(struct tgdc *tg, const struct tgdc_request *req,
 					     tg->cfg.message : TG_DEFAULT_MESSAGE,
 					     text, sizeof(text)),
 		    res->reason, sizeof(res->reason));
+}
+
+/* ---- enumeration and mechanisms that skip the passdb ---- */
+
+void tgdc_decoy_password(char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[16];
+	size_t got = 0;
+
+	while (got < sizeof(rnd)) {
+		ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	/* getrandom() does not fail on Linux >= 3.17 once the pool is
+	 * ready; should it, the time and address still make a value no
+	 * client sends */
+	if (got < sizeof(rnd)) {
+		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)buf;
+		for (size_t i = got; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(t >> ((i % 8) * 8));
+	}
+	size_t n = 0;
+	const char *prefix = "tlsgate-decoy-";
+	for (; prefix[n] != '\0' && n + 1 < size; n++)
+		buf[n] = prefix[n];
+	for (size_t i = 0; i < sizeof(rnd) && n + 2 < size; i++) {
+		buf[n++] = hex[rnd[i] >> 4];
+		buf[n++] = hex[rnd[i] & 15];
+	}
+	if (size > 0)
+		buf[n < size ? n : size - 1] = '\0';
+}
+
+int tgdc_check_mechanisms(const char *mechanisms, tgdc_log_fn *log, void *log_ctx)
+{
+	int found = 0;
+	const char *p = mechanisms != NULL ? mechanisms : "";
+
+	while (*p != '\0') {
+		size_t skip = strspn(p, " \t,");
+		p += skip;
+		size_t len = strcspn(p, " \t,");
+		if (len == 9 && strncasecmp(p, "anonymous", 9) == 0)
+			found++;
+		p += len;
+	}
+	if (found > 0 && log != NULL)
+		log(log_ctx, TGDC_LOG_WARNING,
+		    "tlsgate passdb: auth_mechanisms has ANONYMOUS: those logins skip every "
+		    "passdb, so the tlsgate passdb cannot refuse them in plaintext "
+		    "(docs/dovecot.md); remove it where TLS is required");
+	return found;
 }

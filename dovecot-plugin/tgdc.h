@@ -137,4 +137,18 @@ int tgdc_mode_field(const char *value);
  * Returns buf. */
 char *tgdc_reason(int service, const char *message, char *buf, size_t size);
 
+/* A password nobody knows ("{PLAIN}" scheme text without the prefix), for a
+ * refusal in a credentials lookup (CRAM-MD5, DIGEST-MD5, SCRAM-*): handing
+ * the mechanism this instead of refusing at the lookup lets the exchange
+ * run to the client's proof and fail there, exactly like a wrong password,
+ * so the server's replies do not tell which accounts require TLS. 32
+ * random hex digits from getrandom(); buf must hold TGDC_DECOY_SIZE. */
+#define TGDC_DECOY_SIZE 48
+void tgdc_decoy_password(char *buf, size_t size);
+
+/* Mechanisms in Dovecot's auth_mechanisms that skip every passdb, so that
+ * the tlsgate passdb never sees their logins (ANONYMOUS). Writes the
+ * warning to log when there are any; returns how many. */
+int tgdc_check_mechanisms(const char *mechanisms, tgdc_log_fn *log, void *log_ctx);
+
 #endif

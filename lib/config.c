@@ -30,6 +30,7 @@ void tg_config_init(struct tg_config *cfg)
 	cfg->userdb_cache_ttl = TG_USERDB_DEFAULT_TTL;
 	cfg->userdb_cache_size = TG_USERDB_DEFAULT_CACHE_SIZE;
 	cfg->userdb_timeout = TG_USERDB_DEFAULT_TIMEOUT;
+	cfg->max_connections_per_peer = 1024;
 }
 
 void tg_config_free(struct tg_config *cfg)
@@ -50,6 +51,7 @@ void tg_config_free(struct tg_config *cfg)
 	free(cfg->autoconfig_submission.host);
 	free(cfg->autoconfig_name);
 	free(cfg->userdb_socket);
+	free(cfg->notify_domains);
 	tg_config_init(cfg);
 }
 
@@ -401,6 +403,49 @@ static int set_autoconfig_name(struct tg_config *c, const struct value *v, char 
 	return set_string(&c->autoconfig_name, v, w, n);
 }
 
+static int set_max_per_peer(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return parse_uint(v, 1, 1000000, 10, &c->max_connections_per_peer, w, n); }
+
+/* Domain names separated by blanks, each with an optional leading '@';
+ * kept lower case, without '@', separated by single spaces. */
+static int set_notify_domains(struct tg_config *c, const struct value *v, char *w, size_t n)
+{
+	char *out = malloc(v->len + 1);
+	size_t o = 0;
+	if (out == NULL) {
+		snprintf(w, n, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < v->len;) {
+		while (i < v->len && (v->s[i] == ' ' || v->s[i] == '\t'))
+			i++;
+		if (i < v->len && v->s[i] == '@')
+			i++;
+		size_t start = i;
+		for (; i < v->len && v->s[i] != ' ' && v->s[i] != '\t'; i++) {
+			char ch = tg_ascii_lower(v->s[i]);
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			      ch == '-' || ch == '.')) {
+				snprintf(w, n, "expected domain names separated by spaces, e.g. example.com example.org");
+				free(out);
+				return -1;
+			}
+			if (i == start && o > 0)
+				out[o++] = ' ';
+			out[o++] = ch;
+		}
+	}
+	out[o] = '\0';
+	if (o == 0) {
+		snprintf(w, n, "empty value");
+		free(out);
+		return -1;
+	}
+	free(c->notify_domains);
+	c->notify_domains = out;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	setter_fn *set;
@@ -430,6 +475,8 @@ static const struct {
 	{ "userdb_cache_ttl", set_userdb_cache_ttl, false },
 	{ "userdb_cache_size", set_userdb_cache_size, false },
 	{ "userdb_timeout", set_userdb_timeout, false },
+	{ "max_connections_per_peer", set_max_per_peer, false },
+	{ "notify_domains", set_notify_domains, false },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -75,6 +75,11 @@ struct tg_config {
 	unsigned userdb_cache_ttl;	/* seconds; 0: no cache */
 	unsigned userdb_cache_size;	/* entries at most */
 	unsigned userdb_timeout;	/* seconds a look-up may take */
+	unsigned max_connections_per_peer;	/* per client address or uid */
+
+	/* tlsgate notify: domains notices may go to besides those the
+	 * policy names; space-separated, lower case, without '@' */
+	char *notify_domains;
 };
 
 #define TG_USERDB_DEFAULT_TTL 60

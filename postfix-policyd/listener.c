@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,41 @@ static int remove_stale_socket(const char *path, char *why, size_t whylen)
 	return 0;
 }
 
+/* Gives the socket file just bound its owner without following the path:
+ * whoever can write the socket's directory (postfix, for
+ * /var/spool/postfix/private) may have put something else there since the
+ * bind. The name is opened without following a symlink (O_PATH |
+ * O_NOFOLLOW) and changed through that descriptor only if it is a socket
+ * owned by us with the mode we gave it and one link (not a hard link to
+ * someone's socket); otherwise the daemon refuses to start. */
+static int set_socket_owner(const struct pd_endpoint *ep,
+			    const struct pd_socket_perms *perms, char *why, size_t whylen)
+{
+	if (perms->uid == (uid_t)-1 && perms->gid == (gid_t)-1)
+		return 0;
+	int fd = open(ep->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "%s: %s", ep->text, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_nlink != 1 || (st.st_mode & 07777) != (perms->mode & 0777)) {
+		snprintf(why, whylen, "%s: the socket file was replaced after bind "
+			 "(someone else can write its directory); not changing its owner",
+			 ep->text);
+		close(fd);
+		return -1;
+	}
+	if (fchownat(fd, "", perms->uid, perms->gid, AT_EMPTY_PATH) < 0) {
+		snprintf(why, whylen, "%s: chown: %s", ep->text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int pd_endpoint_listen(const struct pd_endpoint *ep,
 		       const struct pd_socket_perms *perms, int *fd,
 		       char *why, size_t whylen)
@@ -150,8 +186,18 @@ int pd_endpoint_listen(const struct pd_endpoint *ep,
 		close(s);
 		return -1;
 	}
-	/* Nobody may connect before the mode and owner are right. */
-	mode_t old_mask = ep->is_unix ? umask(0177) : 0;
+	/* The file gets its final mode at bind: the socket's own mode
+	 * (fchmod before bind) is what bind gives the file, less the umask,
+	 * which is 0 meanwhile. No path is ever chmodded. */
+	mode_t old_mask = 0;
+	if (ep->is_unix) {
+		if (fchmod(s, perms->mode & 0777) < 0) {
+			snprintf(why, whylen, "%s: fchmod: %s", ep->text, strerror(errno));
+			close(s);
+			return -1;
+		}
+		old_mask = umask(0);
+	}
 	int r = bind(s, (const struct sockaddr *)&ep->addr, ep->addr_len);
 	int bind_errno = errno;
 	if (ep->is_unix)
@@ -161,18 +207,9 @@ int pd_endpoint_listen(const struct pd_endpoint *ep,
 		close(s);
 		return -1;
 	}
-	if (ep->is_unix) {
-		if ((perms->uid != (uid_t)-1 || perms->gid != (gid_t)-1) &&
-		    chown(ep->path, perms->uid, perms->gid) < 0) {
-			snprintf(why, whylen, "%s: chown: %s", ep->text, strerror(errno));
-			close(s);
-			return -1;
-		}
-		if (chmod(ep->path, perms->mode) < 0) {
-			snprintf(why, whylen, "%s: chmod: %s", ep->text, strerror(errno));
-			close(s);
-			return -1;
-		}
+	if (ep->is_unix && set_socket_owner(ep, perms, why, whylen) < 0) {
+		close(s);
+		return -1;
 	}
 	if (listen(s, PD_LISTEN_BACKLOG) < 0) {
 		snprintf(why, whylen, "%s: listen: %s", ep->text, strerror(errno));

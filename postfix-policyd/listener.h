@@ -7,7 +7,11 @@
  *   unix:PATH           an absolute path
  * A stale socket at PATH is removed before binding (anything else there is
  * an error); the new one gets the configured mode, owner and group so that
- * Postfix's (possibly chrooted) smtpd can connect.
+ * Postfix's (possibly chrooted) smtpd can connect. The mode is set on the
+ * socket before bind (so the file is created with it), the owner through a
+ * descriptor of the file opened without following links: no path is
+ * followed after bind, so the owner of the directory cannot swap in a
+ * symlink and have another file chowned (docs/security.md).
  *
  * Error contract: functions return -1 and fill `why`; nothing is logged.
  */

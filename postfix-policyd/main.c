@@ -398,6 +398,7 @@ int main(int argc, char **argv)
 			.failure = cfg.failure,
 		},
 		.failure = cfg.failure,
+		.max_connections_per_peer = cfg.max_connections_per_peer,
 	};
 	srv = pd_server_new(&scfg, holder, why, sizeof(why));
 	if (srv == NULL) {

@@ -25,6 +25,7 @@
 
 #include "date.h"
 #include "log.h"
+#include "peers.h"
 #include "request.h"
 
 #define MAX_LISTENERS 32
@@ -58,6 +59,8 @@ struct conn {
 	bool waiting;			/* for the user database */
 	struct conn *next_dirty;
 	uint64_t last_event_hash;	/* of the last event line written */
+	struct pd_peer_key key;		/* for the per-peer limit */
+	bool peer_counted;		/* counted in srv->peers */
 	char peer[64];
 	size_t in_len, out_len, out_off;
 	struct pd_reader reader;
@@ -80,6 +83,9 @@ struct pd_server {
 	bool forced_reload;	/* a SIGHUP reload is under way */
 	time_t stop_deadline;
 	unsigned long refused;		/* over max_connections, not logged yet */
+	struct pd_peers *peers;		/* connections per peer */
+	unsigned long evicted, evicted_peer;	/* closed to make room, not logged yet */
+	char evicted_peer_name[64];
 	time_t today_at;		/* time() the cached day is for */
 	int32_t today;
 	struct pd_answer answer;
@@ -130,6 +136,9 @@ static void conn_close(struct pd_server *srv, struct conn *c)
 	if (c->waiting)
 		pd_userdb_cancel(srv->userdb, c);
 	c->waiting = false;
+	if (c->peer_counted)
+		pd_peers_remove(srv->peers, &c->key);
+	c->peer_counted = false;
 	close(c->rfd);
 	if (c->wfd != c->rfd)
 		close(c->wfd);
@@ -203,6 +212,8 @@ static struct conn *conn_new(struct pd_server *srv, int rfd, int wfd,
 	c->eof = c->hup = c->closed = c->dirty = c->waiting = false;
 	c->next_dirty = NULL;
 	c->last_event_hash = 0;
+	memset(&c->key, 0, sizeof(c->key));
+	c->peer_counted = false;
 	c->in_len = c->out_len = c->out_off = 0;
 	c->rinterest = c->winterest = 0;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -523,9 +534,47 @@ static void listener_pause(struct pd_server *srv, struct listener *l, bool pause
 		l->paused = pause;
 }
 
+/* The least recently active connection, of one peer or (key NULL) of all. */
+static struct conn *least_active(struct pd_server *srv, const struct pd_peer_key *key)
+{
+	for (struct conn *c = srv->head; c != NULL; c = c->next)
+		if (key == NULL || (c->peer_counted && pd_peer_key_eq(&c->key, key)))
+			return c;
+	return NULL;
+}
+
+/* Room for a new connection from `key`: a peer at its limit loses its
+ * least recently active connection, and a full server its least recently
+ * active one overall. Connections that are answered are the most recently
+ * active, so a flood of idle connections, from one peer or from many,
+ * closes its own connections, not those of Postfix. Returns false when
+ * there is no room (max_connections and nothing to close). */
+static bool make_room(struct pd_server *srv, const struct pd_peer_key *key)
+{
+	if (key->kind != PD_PEER_NONE && srv->cfg.max_connections_per_peer > 0 &&
+	    pd_peers_count(srv->peers, key) >= srv->cfg.max_connections_per_peer) {
+		struct conn *old = least_active(srv, key);
+		if (old != NULL) {
+			conn_close(srv, old);
+			srv->evicted_peer++;
+			pd_peer_key_text(key, srv->evicted_peer_name,
+					 sizeof(srv->evicted_peer_name));
+		}
+	}
+	if (srv->conn_count >= srv->cfg.max_connections) {
+		struct conn *old = least_active(srv, NULL);
+		if (old == NULL)
+			return false;
+		conn_close(srv, old);
+		srv->evicted++;
+	}
+	return true;
+}
+
 static void listener_event(struct pd_server *srv, struct listener *l)
 {
 	char why[128], peer[64];
+	struct pd_peer_key key;
 
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -538,15 +587,22 @@ static void listener_event(struct pd_server *srv, struct listener *l)
 			}
 			return;	/* EAGAIN, or a connection that went away */
 		}
-		if (srv->conn_count >= srv->cfg.max_connections) {
+		pd_peer_key_of(fd, &key);
+		if (!make_room(srv, &key)) {
 			close(fd);
 			srv->refused++;
 			continue;
 		}
 		peer_name(fd, peer, sizeof(peer));
-		if (conn_new(srv, fd, fd, peer, why, sizeof(why)) == NULL) {
+		struct conn *c = conn_new(srv, fd, fd, peer, why, sizeof(why));
+		if (c == NULL) {
 			pd_log(LOG_ERR, "%s: %s", peer, why);
 			close(fd);
+		} else if (key.kind != PD_PEER_NONE) {
+			if (pd_peers_add(srv->peers, &key) == 0) {
+				c->key = key;
+				c->peer_counted = true;
+			}
 		}
 	}
 }
@@ -660,6 +716,18 @@ static void tick(struct pd_server *srv)
 		       srv->refused, srv->cfg.max_connections);
 		srv->refused = 0;
 	}
+	if (srv->evicted_peer > 0) {
+		pd_log(LOG_WARNING, "closed %lu least recently active connection(s) of a peer "
+		       "at max_connections_per_peer (%u), last %s",
+		       srv->evicted_peer, srv->cfg.max_connections_per_peer,
+		       srv->evicted_peer_name);
+		srv->evicted_peer = 0;
+	}
+	if (srv->evicted > 0) {
+		pd_log(LOG_WARNING, "closed %lu least recently active connection(s) to make room: "
+		       "max_connections (%u) reached", srv->evicted, srv->cfg.max_connections);
+		srv->evicted = 0;
+	}
 	for (size_t i = 0; i < srv->listener_count; i++)
 		listener_pause(srv, &srv->listeners[i], false);
 	if (srv->userdb != NULL)
@@ -688,8 +756,9 @@ struct pd_server *pd_server_new(const struct pd_server_config *cfg,
 	srv->cfg = *cfg;
 	srv->holder = holder;
 	srv->sigfd = srv->timerfd = -1;
+	srv->peers = pd_peers_new();
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->epfd < 0)
+	if (srv->epfd < 0 || srv->peers == NULL)
 		goto fail;
 
 	sigset_t mask;
@@ -750,6 +819,7 @@ void pd_server_free(struct pd_server *srv)
 		close(srv->timerfd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
+	pd_peers_free(srv->peers);
 	free(srv);
 }
 

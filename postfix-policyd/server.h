@@ -9,8 +9,12 @@
  * its output buffer lacks room for one more reply, so a peer that does not
  * read its replies stops being read and cannot grow our memory.
  *
- * Limits: max_connections open connections (more are accepted and closed
- * at once, logged at most once a second); idle_timeout seconds without a
+ * Limits: max_connections open connections, and max_connections_per_peer
+ * per client address (inet) or user id (unix, SO_PEERCRED; peers.h). A
+ * new connection over either limit is taken and the least recently active
+ * connection (of that peer, or of all) is closed instead, so that a flood
+ * of idle connections cannot lock Postfix out (Postfix would then apply
+ * its default_action); logged at most once a second. idle_timeout seconds without a
  * byte in either direction closes a connection; a request over the reader's
  * limits (request.h) or not a policy request is logged (sanitised) and gets
  * no reply: the replies to the requests before it are written, then the
@@ -61,6 +65,7 @@ struct pd_server_config {
 	 * follows `failure`. */
 	struct pd_userdb_config userdb;
 	enum tg_failure failure;
+	unsigned max_connections_per_peer;	/* 0: no per-peer limit */
 };
 
 struct pd_server;

@@ -253,6 +253,11 @@ int logscan_open(struct logscan *ls, const char *path, char *why, size_t whylen)
  * 0 at the end, -1 on error. */
 static int refill(struct logscan *ls, char *why, size_t whylen)
 {
+	if (ls->eof && ls->truncated) {
+		snprintf(why, whylen, "%s: compressed data ends early (truncated file)",
+			 ls->name);
+		return -1;
+	}
 	if (ls->eof)
 		return 0;
 	size_t rest = ls->end - ls->start;
@@ -268,11 +273,17 @@ static int refill(struct logscan *ls, char *why, size_t whylen)
 			 err == Z_ERRNO ? strerror(errno) : msg);
 		return -1;
 	}
-	if (n == 0) {
+	int zerr = Z_OK;
+	(void)gzerror((gzFile)ls->gz, &zerr);
+	if (zerr == Z_BUF_ERROR) {
+		/* gzread ends a .gz cut short (a file still being written,
+		 * a copy that failed) like a complete one: the lines read
+		 * are handed out, then the next refill says so. */
+		ls->truncated = true;
 		ls->eof = true;
-		/* A truncated .gz (a file still being written) ends quietly
-		 * in gzread; the lines before the damage have been read. */
 	}
+	if (n == 0)
+		ls->eof = true;
 	ls->end += (size_t)n;
 	return n;
 }

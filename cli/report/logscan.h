@@ -17,7 +17,10 @@
  * or now for stdin), or the year before when that would put it more than
  * one day after the reference.
  *
- * Errors: functions return -1 and fill `why`; nothing here exits.
+ * Errors: functions return -1 and fill `why`; nothing here exits. A gzip
+ * file that ends in the middle of its compressed data (truncated) is an
+ * error like a damaged one, after the lines before the cut were handed
+ * out.
  */
 #ifndef TLSGATE_LOGSCAN_H
 #define TLSGATE_LOGSCAN_H
@@ -58,6 +61,7 @@ struct logscan {
 	char *buf;
 	size_t start, end;
 	bool eof, skipping;	/* skipping: inside an over-long line */
+	bool truncated;		/* gzip data ended early: an error at the end */
 	time_t mtime;		/* of the file; now for stdin */
 	uint64_t lines;		/* lines handed out */
 	uint64_t long_lines;	/* lines skipped for length */

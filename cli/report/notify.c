@@ -9,9 +9,15 @@
  * placeholder or an unclosed section is an error when the template is
  * loaded, before anything is sent.
  *
+ * Notices go only to accounts of the domains the policy names or
+ * tlsgate.conf's notify_domains lists (recipients.h); the values a notice
+ * shows are those tally kept after its checks (origin.h), never other
+ * text of a log line.
+ *
  * Invariants: an account is recorded in the state file only after its
  * notice was written or accepted by sendmail; the state file is replaced
- * atomically (tmp + fsync + rename), as is each .eml file. Addresses that
+ * atomically (mkostemp in its directory + fsync + rename, atomicfile.h),
+ * as is each .eml file. Addresses that
  * are not plain local@domain (mime_safe_address) are skipped with a
  * warning: a log line can never choose a header or a file name.
  *
@@ -30,10 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "date.h"
 #include "mime.h"
 #include "outfmt.h"
+#include "recipients.h"
 #include "report.h"
 #include "tally.h"
 #include "text.h"
@@ -371,39 +379,11 @@ static int state_load(struct state *st, const char *path)
 	return r;
 }
 
+/* Through an unpredictable temporary file in the same directory
+ * (atomicfile.h): a symlink planted there is never followed. */
 static int write_atomically(const char *path, const char *data, size_t len)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		off += (size_t)w;
-	}
-	int saved = errno;
-	if (off < len || fsync(fd) < 0) {
-		if (off == len)
-			saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	return atomicfile_write(path, data, len, 0640);
 }
 
 static int state_save(struct state *st, const char *path)
@@ -897,10 +877,20 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 			template_free(&ts.t[i]);
 		return r;
 	}
+	struct recipients rcpt;
+	if (recipients_init(&rcpt, data.policy, data.notify_domains) < 0) {
+		fprintf(stderr, "tlsgate notify: out of memory\n");
+		recipients_free(&rcpt);
+		report_data_free(&data);
+		state_free(&st);
+		for (size_t i = 0; i < ts.n; i++)
+			template_free(&ts.t[i]);
+		return 2;
+	}
 	size_t na;
 	struct tally_account **accs = tally_accounts(&data.tally, true, &na);
 	time_t now = time(NULL);
-	size_t done = 0, recent = 0, unsafe = 0, capped = 0, failed = 0;
+	size_t done = 0, recent = 0, unsafe = 0, capped = 0, failed = 0, outside = 0;
 	bool state_changed = false;
 	int status = 0;
 	for (size_t i = 0; accs != NULL && i < na; i++) {
@@ -912,6 +902,10 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 			fprintf(stderr, "tlsgate notify: skipped '%s': not a plain mail address\n",
 				outfmt_text(a->name, 120, name, sizeof(name)));
 			unsafe++;
+			continue;
+		}
+		if (!recipients_allowed(&rcpt, a->domain->name)) {
+			outside++;
 			continue;
 		}
 		struct state_entry *prev = o.state_path ? state_find(&st, a->name) : NULL;
@@ -975,6 +969,10 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 		"%zu over --max, %zu without a usable address, %zu failed\n",
 		done, o.dry_run ? "would be sent" : o.send ? "sent" : "written",
 		recent, capped, unsafe, failed);
+	if (outside > 0)
+		fprintf(stderr, "tlsgate notify: %zu account(s) skipped: their domain is neither "
+			"named in the policy nor listed in notify_domains (tlsgate.conf)\n", outside);
+	recipients_free(&rcpt);
 	free(accs);
 	report_data_free(&data);
 	state_free(&st);

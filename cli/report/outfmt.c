@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "names.h"
+#include "origin.h"
 #include "tally.h"
 
 char *outfmt_text(const char *s, size_t max, char *buf, size_t size)
@@ -62,10 +63,22 @@ size_t outfmt_utf8_len(const unsigned char *s, size_t avail)
 /* What one ASCII byte becomes in an output form; NULL: itself. */
 typedef const char *escape_fn(unsigned char c, char buf[8]);
 
+/* The code point of a well-formed UTF-8 sequence of n bytes. */
+static uint32_t code_point(const unsigned char *p, size_t n)
+{
+	uint32_t cp = n == 1 ? p[0] : n == 2 ? (p[0] & 0x1fu) : n == 3 ? (p[0] & 0x0fu) : (p[0] & 0x07u);
+	for (size_t i = 1; i < n; i++)
+		cp = (cp << 6) | (p[i] & 0x3fu);
+	return cp;
+}
+
 /* Writes s with ASCII bytes passed through `escape`, well-formed UTF-8
- * sequences as they are and each byte of a broken one as `invalid`. */
+ * sequences as they are, except bidirectional formatting characters
+ * (U+202E and friends, which would reorder what a reader sees), written
+ * as "\uXXXX" (bidi_json) or "[U+XXXX]"; each byte of a broken sequence as
+ * `invalid` (NULL: the byte itself). */
 static void put_escaped(FILE *out, const char *s, escape_fn *escape,
-			const char *invalid)
+			const char *invalid, bool bidi_json)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t len = strlen(s);
@@ -81,10 +94,19 @@ static void put_escaped(FILE *out, const char *s, escape_fn *escape,
 			i++;
 			continue;
 		}
-		size_t n = outfmt_utf8_len(p + i, len - i);
+		size_t n = outfmt_utf8_len(p + i, len - i), bn;
 		if (n == 0) {
-			fputs(invalid, out);
+			if (invalid != NULL)
+				fputs(invalid, out);
+			else
+				putc(p[i], out);
 			i++;
+		} else if (origin_is_bidi((const char *)p + i, n, &bn)) {
+			if (bidi_json)
+				fprintf(out, "\\u%04x", (unsigned)code_point(p + i, n));
+			else
+				fprintf(out, "[U+%04X]", (unsigned)code_point(p + i, n));
+			i += n;
 		} else {
 			fwrite(p + i, 1, n, out);
 			i += n;
@@ -108,8 +130,15 @@ static const char *json_escape(unsigned char c, char buf[8])
 void outfmt_json_string(FILE *out, const char *s)
 {
 	putc('"', out);
-	put_escaped(out, s, json_escape, "\\ufffd");
+	put_escaped(out, s, json_escape, "\\ufffd", true);
 	putc('"', out);
+}
+
+static const char *csv_escape(unsigned char c, char buf[8])
+{
+	if (c == '"')
+		return "\"\"";
+	return c < 0x20 || c == 0x7f ? "?" : NULL;
 }
 
 void outfmt_csv_field(FILE *out, const char *s)
@@ -117,14 +146,7 @@ void outfmt_csv_field(FILE *out, const char *s)
 	putc('"', out);
 	if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
 		putc('\'', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"')
-			fputs("\"\"", out);
-		else if (*p < 0x20 || *p == 0x7f)
-			putc('?', out);
-		else
-			putc(*p, out);
-	}
+	put_escaped(out, s, csv_escape, NULL, false);
 	putc('"', out);
 }
 
@@ -142,7 +164,7 @@ static const char *html_escape(unsigned char c, char buf[8])
 
 void outfmt_html(FILE *out, const char *s)
 {
-	put_escaped(out, s, html_escape, "&#xfffd;");
+	put_escaped(out, s, html_escape, "&#xfffd;", false);
 }
 
 char *outfmt_time_text(int64_t when, char *buf, size_t size)

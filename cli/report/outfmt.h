@@ -5,7 +5,11 @@
  *
  * Every writer here makes any byte string safe for its format: nothing a
  * log line holds can start a terminal escape, break out of a JSON string,
- * a CSV field (or be read as a spreadsheet formula) or inject HTML.
+ * a CSV field (or be read as a spreadsheet formula) or inject HTML, and
+ * no bidirectional formatting character (U+202E RIGHT-TO-LEFT OVERRIDE and
+ * the others of origin.h) reaches any output to reorder what a reader
+ * sees: JSON writes it as a \u escape, CSV and HTML as "[U+202E]", terminal
+ * text as '?' like all non-ASCII.
  */
 #ifndef TLSGATE_OUTFMT_H
 #define TLSGATE_OUTFMT_H

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "cli.h"
 #include "date.h"
 #include "decide.h"
@@ -119,6 +120,8 @@ int report_collect(const struct cli_context *ctx, const struct report_input *in,
 			userdb_socket = strdup(cfg.userdb_socket);
 			userdb_timeout = cfg.userdb_timeout;
 		}
+		if (cfg.notify_domains != NULL)
+			data->notify_domains = strdup(cfg.notify_domains);
 		tg_config_free(&cfg);
 	}
 	if (tally_scan(t, in->files, in->nfiles, progname) < 0) {
@@ -139,6 +142,7 @@ void report_data_free(struct report_data *data)
 	if (data->policy != NULL)
 		tg_policy_free(data->policy);
 	free(data->policy_path);
+	free(data->notify_domains);
 	memset(data, 0, sizeof(*data));
 }
 
@@ -211,6 +215,8 @@ static struct exemption_row *exemption_rows(struct report_data *data, size_t *co
 			if (!subject_in_domain(info.subject, data->tally.only_domain))
 				continue;
 			struct exemption_row *r = &rows[n];
+			/* the slot may hold a row not kept (used, not expired) */
+			memset(r, 0, sizeof(*r));
 			tg_rule_ref_format(&info.ref, r->ref, sizeof(r->ref));
 			struct tally_exemption_use *u = find_use(&data->tally, r->ref, uses, nuse);
 			r->subject = info.subject;
@@ -366,6 +372,12 @@ static void print_header(struct report_data *data, FILE *out)
 		fprintf(out, "; %llu duplicate(s) skipped", (unsigned long long)t->duplicates);
 	if (t->bad_events)
 		fprintf(out, "; %llu malformed event line(s) skipped", (unsigned long long)t->bad_events);
+	if (t->implausible)
+		fprintf(out, "; %llu event(s) with an implausible user or client skipped",
+			(unsigned long long)t->implausible);
+	if (t->foreign)
+		fprintf(out, "; %llu line(s) with the tag not written by tlsgate ignored",
+			(unsigned long long)t->foreign);
 	if (t->long_lines)
 		fprintf(out, "; %llu over-long line(s) skipped", (unsigned long long)t->long_lines);
 	if (t->untimed)
@@ -616,11 +628,13 @@ static int print_json(struct report_data *data, FILE *out)
 	json_kv_str(out, "decided_for", tg_date_format(data->today, tb1, sizeof(tb1)), true);
 	fprintf(out, ",\"input\":{\"files\":%zu,\"lines\":%llu,\"events\":%llu,"
 		"\"duplicates\":%llu,\"malformed\":%llu,\"long_lines\":%llu,"
-		"\"untimed\":%llu,\"outside_window\":%llu}",
+		"\"untimed\":%llu,\"outside_window\":%llu,\"implausible\":%llu,"
+		"\"ignored\":%llu}",
 		t->files, (unsigned long long)t->lines, (unsigned long long)t->events,
 		(unsigned long long)t->duplicates, (unsigned long long)t->bad_events,
 		(unsigned long long)t->long_lines, (unsigned long long)t->untimed,
-		(unsigned long long)t->outside_window);
+		(unsigned long long)t->outside_window, (unsigned long long)t->implausible,
+		(unsigned long long)t->foreign);
 	fputs(",\n\"domains\":[", out);
 	for (size_t i = 0; i < nd; i++) {
 		struct tally_domain *d = doms[i];
@@ -774,6 +788,11 @@ static int print_html(struct report_data *data, FILE *out)
 		fprintf(out, ", %llu duplicate(s) skipped", (unsigned long long)t->duplicates);
 	if (t->bad_events)
 		fprintf(out, ", %llu malformed line(s) skipped", (unsigned long long)t->bad_events);
+	if (t->implausible)
+		fprintf(out, ", %llu implausible event(s) skipped", (unsigned long long)t->implausible);
+	if (t->foreign)
+		fprintf(out, ", %llu line(s) with the tag not written by tlsgate ignored",
+			(unsigned long long)t->foreign);
 	fputs(".<br>", out);
 	if (data->policy_path) {
 		fputs("Policy: ", out);
@@ -965,12 +984,16 @@ int cmd_report(int argc, char **argv, const struct cli_context *ctx)
 	}
 
 	FILE *out = stdout;
-	char tmp[4096];
+	struct atomicfile af;
 	if (html != NULL) {
-		snprintf(tmp, sizeof(tmp), "%s.tmp", html);
-		out = fopen(tmp, "w");
-		if (out == NULL) {
-			perror(tmp);
+		/* an unpredictable temporary name: nothing planted is followed */
+		int fd = -1;
+		if (atomicfile_open(&af, html, 0644) < 0 || (fd = dup(af.fd)) < 0 ||
+		    (out = fdopen(fd, "w")) == NULL) {
+			perror(html);
+			if (fd >= 0)
+				close(fd);
+			atomicfile_abort(&af);
 			report_data_free(&data);
 			return 2;
 		}
@@ -990,12 +1013,11 @@ int cmd_report(int argc, char **argv, const struct cli_context *ctx)
 	if (html != NULL) {
 		if (fclose(out) != 0 || r < 0) {
 			if (r == 0)
-				perror(tmp);
-			unlink(tmp);
+				perror(html);
+			atomicfile_abort(&af);
 			r = -1;
-		} else if (rename(tmp, html) < 0) {
+		} else if (atomicfile_commit(&af) < 0) {
 			perror(html);
-			unlink(tmp);
 			r = -1;
 		}
 	} else if (fflush(stdout) != 0) {

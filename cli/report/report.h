@@ -29,6 +29,7 @@ struct report_data {
 	struct tg_policy *policy;	/* NULL: none */
 	char *policy_path;
 	int32_t today;
+	char *notify_domains;		/* tlsgate.conf notify_domains, or NULL */
 };
 
 /* Returns 0, or the exit status (2) after printing the error. */

@@ -10,6 +10,7 @@
 
 #include "decide.h"
 #include "logscan.h"
+#include "origin.h"
 #include "text.h"
 
 /* ---- a string-keyed open-addressing hash table ---- */
@@ -439,17 +440,28 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 
 int tally_add_line(struct tally *t, void *ltp, const char *line, size_t len)
 {
-	static const char needle[] = TG_EVENT_TAG "service=";
 	static struct tg_event_parsed parsed;	/* 12 KiB: not on the stack */
 	struct logtime *lt = ltp;
+	size_t off = 0;
 
 	t->lines++;
-	const char *tag = memmem(line, len, needle, sizeof(needle) - 1);
-	if (tag == NULL)
+	switch (origin_classify(line, len, &off)) {
+	case ORIGIN_NONE:
 		return 0;
-	size_t off = (size_t)(tag - line);
+	case ORIGIN_FOREIGN:
+		/* the tag in someone else's text: a Message-ID, a login name */
+		t->foreign++;
+		return 0;
+	case ORIGIN_OURS:
+		break;
+	}
+	const char *tag = line + off;
 	if (tg_event_parse(tag, len - off, &parsed) < 0) {
 		t->bad_events++;
+		return 0;
+	}
+	if (!origin_event_plausible(&parsed.ev)) {
+		t->implausible++;
 		return 0;
 	}
 	int64_t when = TALLY_NO_TIME;

@@ -110,6 +110,8 @@ struct tally {
 	/* counters */
 	uint64_t lines, events, bad_events, duplicates, outside_window;
 	uint64_t untimed, filtered, long_lines;
+	uint64_t foreign;		/* tag not written by tlsgate (origin.h) */
+	uint64_t implausible;		/* user or client of the wrong kind */
 	int64_t first_time, last_time;	/* of counted events */
 	size_t files;
 };
@@ -119,7 +121,9 @@ void tally_free(struct tally *t);
 
 /* Reads one log line: finds the event, its timestamp (logtime_parse on the
  * prefix), applies the filters and counts it. Lines without an event are
- * skipped. `lt` is the caller's struct logtime (void to keep logscan.h
+ * skipped; a tag that tlsgate did not write (origin.h) is counted in
+ * `foreign`, an event with an implausible user or client in
+ * `implausible`. `lt` is the caller's struct logtime (void to keep logscan.h
  * out of this header). */
 int tally_add_line(struct tally *t, void *lt, const char *line, size_t len);
 /* Counts one parsed event. `text`/`text_len` is the event from the tag on,

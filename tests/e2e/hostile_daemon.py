@@ -114,7 +114,10 @@ class PolicyDaemon:
             f"listen = inet:{HOST}:{self.port}\n"
             "user = nobody\n"
             f"idle_timeout = {idle_timeout}\n"
-            f"max_connections = {max_connections}\n" + extra_config)
+            f"max_connections = {max_connections}\n"
+            # every test client is one peer (127.0.0.2): the capacity tests
+            # need all of max_connections from it
+            f"max_connections_per_peer = {max_connections}\n" + extra_config)
         os.chmod(self.config, 0o644)
         self.logfile = self.dir / "policyd.log"
         self.proc: Optional[subprocess.Popen] = None

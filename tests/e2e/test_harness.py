@@ -21,7 +21,6 @@ TGTEST_PASSDB = """
 passdb {
   driver = tgtest
   skip = unauthenticated
-  mechanisms = plain login
 }
 """
 

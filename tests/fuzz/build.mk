@@ -43,7 +43,7 @@ endif
 ifneq ($(wildcard cli/report/logscan.h),)
 FUZZ_NAMES += report
 FUZZ_MAXLEN_report := 16384
-FUZZ_OBJS_report := $(FUZZ_DIR)/obj/cli/report/logscan.o
+FUZZ_OBJS_report := $(FUZZ_DIR)/obj/cli/report/logscan.o $(FUZZ_DIR)/obj/cli/report/origin.o
 FUZZ_LIBS_report := -lz
 endif
 

@@ -39,6 +39,11 @@ static const struct {
 	{ "policy = /p\nuserdb_timeout = 61\n", "userdb_timeout: expected a duration from 1s" },
 	{ "policy = /p\nuserdb_cache_size = 50000001\n", "userdb_cache_size: expected a number" },
 	{ "policy = /p\ntrusted_proxies = 192.0.2.10, 198.51.100.0/24 2001:db8::/32\n", NULL },
+	{ "policy = /p\nmax_connections_per_peer = 100\nnotify_domains = @Example.COM b.example\n", NULL },
+	{ "policy = /p\nmax_connections_per_peer = 0\n", "max_connections_per_peer" },
+	{ "policy = /p\nnotify_domains = a.example evil\"x\n", "notify_domains: expected domain names" },
+	{ "policy = /p\nnotify_domains = a.example,b.example\n", "notify_domains: expected domain names" },
+	{ "policy = /p\nnotify_domains = @\n", "notify_domains: empty value" },
 	{ "", "no policy = PATH given" },
 	{ "message = x\n", "no policy = PATH given" },
 	{ "policy = /p\ncolour = red\n", "c.conf:2: unknown key 'colour'" },
@@ -152,6 +157,14 @@ static void test_values(void **state)
 	assert_int_equal(cfg.userdb_cache_ttl, TG_USERDB_DEFAULT_TTL);
 	assert_int_equal(cfg.userdb_cache_size, TG_USERDB_DEFAULT_CACHE_SIZE);
 	assert_int_equal(cfg.userdb_timeout, TG_USERDB_DEFAULT_TIMEOUT);
+	assert_int_equal(cfg.max_connections_per_peer, 1024);
+	assert_null(cfg.notify_domains);
+	tg_config_free(&cfg);
+
+	/* notify_domains: lower case, without '@', single spaces */
+	static const char nd[] = "policy = /p\nnotify_domains = \"@Example.COM \t b.example\"\n";
+	assert_int_equal(tg_config_parse(&cfg, "x.conf", nd, sizeof(nd) - 1, &errs), 0);
+	assert_string_equal(cfg.notify_domains, "example.com b.example");
 	tg_config_free(&cfg);
 }
 

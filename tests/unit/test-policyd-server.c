@@ -61,6 +61,7 @@ static void write_file(const char *path, const char *text)
 }
 
 static pid_t live_pid;	/* killed by the teardown if a test fails */
+static unsigned per_peer_limit;	/* max_connections_per_peer of the next start() */
 
 static int kill_live(void **state)
 {
@@ -90,6 +91,7 @@ static void child_main(const struct daemon *d, unsigned idle, unsigned maxconn)
 		.answer = { .message = "use TLS", .log_tls = true },
 		.idle_timeout = idle,
 		.max_connections = maxconn,
+		.max_connections_per_peer = per_peer_limit,
 	};
 	struct pd_server *srv = pd_server_new(&cfg, holder, why, sizeof(why));
 	struct pd_endpoint ep;
@@ -430,20 +432,55 @@ static void test_max_connections(void **state)
 		assert_int_equal(read_reply(fds[i], got, sizeof(got), strlen(REJECT), 5000),
 				 strlen(REJECT));
 	}
+	/* full: the new connection is served, the least recently active
+	 * one (fds[0]) is closed to make room */
 	int extra = connect_daemon(&d);
-	/* the server may have closed it already: the write may fail */
-	send_may_fail(extra, REQ("new@example.com"), strlen(REQ("new@example.com")));
-	assert_int_equal(read_reply(extra, got, sizeof(got), 0, 5000), 0);	/* closed */
+	send_all(extra, REQ("new@example.com"), strlen(REQ("new@example.com")));
+	assert_int_equal(read_reply(extra, got, sizeof(got), strlen(REJECT), 5000), strlen(REJECT));
+	assert_int_equal(read_reply(fds[0], got, sizeof(got), 0, 5000), 0);	/* closed */
+	wait_log(&d, "closed 1 least recently active connection(s) to make room: "
+		 "max_connections (3) reached");
+	/* the others still answer */
+	for (int i = 1; i < 3; i++) {
+		send_all(fds[i], REQ("new@example.com"), strlen(REQ("new@example.com")));
+		assert_int_equal(read_reply(fds[i], got, sizeof(got), strlen(REJECT), 5000),
+				 strlen(REJECT));
+	}
 	close(extra);
-	wait_log(&d, "refused 1 connection(s): max_connections (3) reached");
-	/* one slot freed: accepted again */
-	close(fds[0]);
-	usleep(100000);
-	fds[0] = connect_daemon(&d);
-	send_all(fds[0], REQ("new@example.com"), strlen(REQ("new@example.com")));
-	assert_int_equal(read_reply(fds[0], got, sizeof(got), strlen(REJECT), 5000), strlen(REJECT));
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
+	stop(&d);
+}
+
+/* One peer (here: one uid on the unix socket) floods idle connections
+ * past max_connections_per_peer: it keeps at most that many, its oldest
+ * go first, and a connection that asks is always answered. */
+static void test_per_peer_limit(void **state)
+{
+	(void)state;
+	struct daemon d;
+	char got[256];
+	int flood[40];
+	per_peer_limit = 8;
+	start(&d, 60, 1000);
+	per_peer_limit = 0;
+	for (int i = 0; i < 40; i++)
+		flood[i] = connect_daemon(&d);
+	int asker = connect_daemon(&d);
+	send_all(asker, REQ("new@example.com"), strlen(REQ("new@example.com")));
+	assert_int_equal(read_reply(asker, got, sizeof(got), strlen(REJECT), 5000), strlen(REJECT));
+	/* the first 33 of the flood were closed, the last 7 are open */
+	for (int i = 0; i < 40; i++) {
+		struct pollfd p = { .fd = flood[i], .events = POLLIN };
+		int closed = poll(&p, 1, i < 33 ? 5000 : 200) == 1 &&
+			     read(flood[i], got, sizeof(got)) == 0;
+		if (closed != (i < 33))
+			fail_msg("flood connection %d: closed=%d", i, closed);
+	}
+	wait_log(&d, "at max_connections_per_peer (8), last uid ");
+	for (int i = 0; i < 40; i++)
+		close(flood[i]);
+	close(asker);
 	stop(&d);
 }
 
@@ -563,6 +600,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_peer_not_reading, kill_live),
 		cmocka_unit_test_teardown(test_many_connections, kill_live),
 		cmocka_unit_test_teardown(test_max_connections, kill_live),
+		cmocka_unit_test_teardown(test_per_peer_limit, kill_live),
 		cmocka_unit_test_teardown(test_idle_timeout, kill_live),
 		cmocka_unit_test_teardown(test_reload, kill_live),
 		cmocka_unit_test_teardown(test_sigterm_answers_complete_requests, kill_live),

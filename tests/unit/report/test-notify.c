@@ -293,7 +293,7 @@ static void test_run_out(void **state)
 	assert_null(strstr(m, "No date yet"));
 	assert_null(strstr(m, "{{"));
 	/* no temporary files left */
-	snprintf(p, sizeof(p), "ls -a '%s' | grep -q tmp", path_out);
+	snprintf(p, sizeof(p), "ls -A '%s' | grep -q -e tmp -e '^[.]'", path_out);
 	assert_int_not_equal(system(p), 0);
 }
 
@@ -432,6 +432,124 @@ static void test_send(void **state)
 	assert_int_equal(run_notify(missing), 1);
 }
 
+/* Forged events must not turn notices into phishing: a tag planted in a
+ * Message-ID or a login name is no event, free text is no client address,
+ * and an account of a domain the policy does not name (a local user can
+ * ask the policy server about any name) gets no notice unless
+ * tlsgate.conf's notify_domains lists the domain. */
+static void test_outside_domains(void **state)
+{
+	char log[160], conf[160], p[600];
+	snprintf(log, sizeof(log), "%s/forged.log", dir);
+	snprintf(conf, sizeof(conf), "%s/tlsgate.conf", dir);
+	write_file(log,
+		   "Nov 29 10:00:01 mx postfix/cleanup[7]: 4XyZ1: message-id=<tlsgate: service=smtp "
+		   "user=victim@gmail.example client=192.0.2.66 tls=none verdict=reject mode=require "
+		   "rule=r mech=PLAIN>\n"
+		   "Nov 29 10:00:02 mx dovecot: auth: Info: passwd-file(tlsgate: service=imap "
+		   "user=victim2@gmail.example client=192.0.2.66 tls=none verdict=audit mode=audit "
+		   "rule=r,192.0.2.66): unknown user\n"
+		   "Nov 29 10:00:03 mx tlsgate-policyd[5]: tlsgate: service=smtp user=victim3@example.com "
+		   "client=\"Your mailbox is locked. Re-login: https://evil.example/\" tls=none "
+		   "verdict=audit mode=audit rule=r mech=PLAIN\n"
+		   "Nov 29 10:00:04 mx tlsgate-policyd[5]: tlsgate: service=smtp user=outsider@gmail.example "
+		   "client=192.0.2.67 tls=none verdict=audit mode=audit rule=r mech=PLAIN\n"
+		   "Nov 29 10:00:05 mx tlsgate-policyd[5]: tlsgate: service=smtp user=alice@example.com "
+		   "client=192.0.2.7 tls=none verdict=audit mode=audit rule=r mech=PLAIN\n");
+	write_file(path_tpl, "Subject: TLS for {{account}}\n\nSeen from {{clients}}\n");
+	snprintf(p, sizeof(p), "rm -f '%s'/*.eml", path_out);
+	assert_int_equal(system(p), 0);
+	const char *args[] = { "--out", path_out, "--from", "postmaster@example.com",
+			       "--template", path_tpl, "--at", "2026-11-29", log, NULL };
+	assert_int_equal(run_notify(args), 0);
+	/* only alice: the policy ("audit *", "require @example.com") names
+	 * example.com, not gmail.example */
+	assert_int_equal(count_eml(), 1);
+	snprintf(p, sizeof(p), "%s/alice@example.com.eml", path_out);
+	assert_non_null(read_file(p));
+	snprintf(p, sizeof(p), "%s/outsider@gmail.example.eml", path_out);
+	assert_null(read_file(p));
+	snprintf(p, sizeof(p), "%s/victim3@example.com.eml", path_out);
+	assert_null(read_file(p));
+
+	/* listed in notify_domains: the plausible outside account is told */
+	snprintf(p, sizeof(p), "policy = %s\nnotify_domains = @Gmail.Example other.example\n",
+		 path_policy);
+	write_file(conf, p);
+	snprintf(p, sizeof(p), "rm -f '%s'/*.eml", path_out);
+	assert_int_equal(system(p), 0);
+	struct cli_context ctx = { .config_path = conf, .progname = "tlsgate" };
+	char *argv[] = { "notify", "--out", path_out, "--from", "postmaster@example.com",
+			 "--template", path_tpl, "--at", "2026-11-29", log, NULL };
+	assert_int_equal(cmd_notify(10, argv, &ctx), 0);
+	assert_int_equal(count_eml(), 2);
+	snprintf(p, sizeof(p), "%s/outsider@gmail.example.eml", path_out);
+	char *m = read_file(p);
+	assert_non_null(m);
+	assert_null(strstr(m, "evil"));
+	snprintf(p, sizeof(p), "%s/victim@gmail.example.eml", path_out);
+	assert_null(read_file(p));
+	snprintf(p, sizeof(p), "%s/victim2@gmail.example.eml", path_out);
+	assert_null(read_file(p));
+	unlink(log);
+	unlink(conf);
+}
+
+/* Whoever can write the output directory plants symlinks at the
+ * temporary names the earlier code used (NAME.tmp.PID for --out and
+ * --state, FILE.tmp for report --html): the file they point to must stay
+ * as it was, and the outputs are regular files. */
+static void test_planted_symlinks(void **state)
+{
+	char victim[160], link[700], p[700], html[160];
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	write_file(victim, "precious\n");
+	snprintf(p, sizeof(p), "rm -f '%s'/*.eml '%s'", path_out, path_state);
+	assert_int_equal(system(p), 0);
+	long pid = (long)getpid();
+	static const char *const accounts[] = { "alice@example.com", "bob@example.com" };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(link, sizeof(link), "%s/%s.eml.tmp.%ld", path_out, accounts[i], pid);
+		assert_int_equal(symlink(victim, link), 0);
+	}
+	snprintf(link, sizeof(link), "%s.tmp.%ld", path_state, pid);
+	assert_int_equal(symlink(victim, link), 0);
+	snprintf(html, sizeof(html), "%s/r.html", dir);
+	snprintf(link, sizeof(link), "%s.tmp", html);
+	assert_int_equal(symlink(victim, link), 0);
+
+	write_file(path_tpl, "Subject: TLS for {{account}}\n\nHello {{account}}\n");
+	const char *args[] = { "--out", path_out, "--from", "postmaster@example.com",
+			       "--template", path_tpl, "--state", path_state, path_log, NULL };
+	assert_int_equal(run_notify(args), 0);
+	struct cli_context ctx = { .policy_path = path_policy, .progname = "tlsgate" };
+	char *argv_html[] = { "report", "--html", html, path_log, NULL };
+	assert_int_equal(cmd_report(4, argv_html, &ctx), 0);
+
+	assert_string_equal(read_file(victim), "precious\n");
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/alice@example.com.eml", path_out);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(lstat(path_state, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(lstat(html, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_non_null(strstr(read_file(html), "<!DOCTYPE html>"));
+
+	/* a symlink at the target's own name is replaced, not followed */
+	unlink(html);
+	assert_int_equal(symlink(victim, html), 0);
+	assert_int_equal(cmd_report(4, argv_html, &ctx), 0);
+	assert_string_equal(read_file(victim), "precious\n");
+	assert_int_equal(lstat(html, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	/* nothing of ours left behind besides the planted links */
+	snprintf(p, sizeof(p), "ls -A '%s' | grep -q '^[.]'", path_out);
+	assert_int_not_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +562,8 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments_and_templates),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_run_out_already_enforced),
+		cmocka_unit_test(test_outside_domains),
+		cmocka_unit_test(test_planted_symlinks),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
