@@ -281,16 +281,16 @@ static size_t run_all(const struct probe_cli *o, const struct probe_options *po,
 }
 
 /*
- * With tlsgate's configuration (-c, --policy, or the default file), tlsgate
- * decides TLS per account on the probed server: cleartext login on offer
- * is then expected. The configuration must load, as everywhere else.
+ * With tlsgate's configuration (-c, --policy, or the default file unless
+ * --no-config), tlsgate decides TLS per account on the probed server:
+ * cleartext login on offer is then expected. The configuration must load,
+ * as everywhere else.
  */
 static int uses_tlsgate_config(const struct cli_context *ctx, struct probe_cli *o)
 {
 	struct tg_config cfg;
 
-	if (ctx->config_path == NULL && ctx->policy_path == NULL &&
-	    access(TG_DEFAULT_CONFIG, F_OK) != 0)
+	if (!cli_has_config(ctx))
 		return 0;
 	int r = cli_load_config(ctx, &cfg);
 	tg_config_free(&cfg);

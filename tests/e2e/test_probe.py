@@ -43,7 +43,9 @@ def probe(*args, expect_json: bool = True, timeout: float = 60, conf=None):
     """Runs tlsgate probe (with `-c conf` if given); returns (exit code,
     parsed JSON or stdout, stderr)."""
     assert TLSGATE.exists(), "build tlsgate first (make)"
-    cmd = [str(TLSGATE), *(["-c", str(conf)] if conf else []), "probe", *map(str, args)]
+    # without conf, never the machine's own tlsgate.conf
+    cmd = [str(TLSGATE), *(["-c", str(conf)] if conf else ["--no-config"]), "probe",
+           *map(str, args)]
     if expect_json:
         cmd.append("--json")
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
