@@ -48,6 +48,18 @@ overlay_setup() {
 	ln -s /proc/self/fd/2 "$root/dev/stderr"
 	mount -t tmpfs -o mode=0755 tlsgate-overlay-run "$root/run"
 	mount -t tmpfs -o mode=1777 tlsgate-overlay-tmp "$root/tmp"
+	overlay_bind_repo
+}
+
+# The work tree ($repo), at its own path inside: the overlay's own /tmp
+# and /run (and any file system mounted below /, which an overlay of /
+# does not show) would hide a checkout that lives there. Read-only: the
+# tests read the tree, they do not change it.
+overlay_bind_repo() {
+	[ -n "${repo:-}" ] || return 0
+	mkdir -p "$root$repo"
+	mount --bind "$repo" "$root$repo"
+	mount -o remount,bind,ro "$root$repo"
 }
 
 overlay_chroot() {
@@ -76,6 +88,7 @@ overlay_cleanup() {
 overlay_leftovers() {
 	(cd "$top/upper" && find . \( -path ./var/log -o -path ./var/cache/man \) \
 		-prune -o -print) | sed -e 's|^\.||' -e '/^$/d' |
+	grep -v -x -F -e "$repo" -e "$(dirname "$repo")" |
 	while IFS= read -r path; do
 		up=$top/upper$path
 		if [ -c "$up" ] && [ "$(stat -c %t:%T "$up")" = 0:0 ]; then
