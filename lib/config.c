@@ -124,12 +124,14 @@ static int parse_uint(const struct value *v, unsigned min, unsigned max,
 	return 0;
 }
 
-/* A duration: a number of seconds, or with a suffix s, m or h. */
-static int parse_seconds(const struct value *v, unsigned *out, char *why,
-			 size_t whylen)
+/* A duration: a number of seconds, or with a suffix s, m or h, from min
+ * to max seconds. -1 without a message: the callers say what they take. */
+static int parse_duration(const struct value *v, unsigned min, unsigned max,
+			  unsigned *out)
 {
 	struct value num = *v;
 	unsigned scale = 1;
+	char ignored[80];
 	if (num.len > 0) {
 		switch (num.s[num.len - 1]) {
 		case 's': scale = 1; num.len--; break;
@@ -138,12 +140,21 @@ static int parse_seconds(const struct value *v, unsigned *out, char *why,
 		}
 	}
 	unsigned n;
-	if (parse_uint(&num, 1, 86400, 10, &n, why, whylen) < 0 ||
-	    (uint64_t)n * scale > 86400) {
+	if (parse_uint(&num, 0, max, 10, &n, ignored, sizeof(ignored)) < 0 ||
+	    (uint64_t)n * scale > max || n * scale < min)
+		return -1;
+	*out = n * scale;
+	return 0;
+}
+
+/* From 1s to 24h. */
+static int parse_seconds(const struct value *v, unsigned *out, char *why,
+			 size_t whylen)
+{
+	if (parse_duration(v, 1, 86400, out) < 0) {
 		snprintf(why, whylen, "expected a duration from 1s to 24h (e.g. 300, 5m)");
 		return -1;
 	}
-	*out = n * scale;
 	return 0;
 }
 
@@ -360,22 +371,10 @@ static int set_userdb(struct tg_config *c, const struct value *v, char *w, size_
 static int parse_seconds_upto(const struct value *v, unsigned max, unsigned *out,
 			      char *why, size_t whylen)
 {
-	struct value num = *v;
-	unsigned scale = 1;
-	if (num.len > 0) {
-		switch (num.s[num.len - 1]) {
-		case 's': scale = 1; num.len--; break;
-		case 'm': scale = 60; num.len--; break;
-		case 'h': scale = 3600; num.len--; break;
-		}
-	}
-	unsigned n;
-	if (parse_uint(&num, 0, max, 10, &n, why, whylen) < 0 ||
-	    (uint64_t)n * scale > max) {
+	if (parse_duration(v, 0, max, out) < 0) {
 		snprintf(why, whylen, "expected a duration from 0 to %us (e.g. 60, 5m)", max);
 		return -1;
 	}
-	*out = n * scale;
 	return 0;
 }
 
