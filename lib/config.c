@@ -161,14 +161,19 @@ static int parse_seconds(const struct value *v, unsigned *out, char *why,
 static int set_policy(struct tg_config *c, const struct value *v, char *w, size_t n)
 { return set_string(&c->policy, v, w, n); }
 
-static int set_message(struct tg_config *c, const struct value *v, char *w, size_t n)
+/* Text of at most max bytes. */
+static int set_text(char **field, const struct value *v, size_t max, char *w,
+		    size_t n)
 {
-	if (v->len > TG_CONFIG_MAX_MESSAGE) {
-		snprintf(w, n, "longer than %d bytes", TG_CONFIG_MAX_MESSAGE);
+	if (v->len > max) {
+		snprintf(w, n, "longer than %zu bytes", max);
 		return -1;
 	}
-	return set_string(&c->message, v, w, n);
+	return set_string(field, v, w, n);
 }
+
+static int set_message(struct tg_config *c, const struct value *v, char *w, size_t n)
+{ return set_text(&c->message, v, TG_CONFIG_MAX_MESSAGE, w, n); }
 
 static int set_log_tls(struct tg_config *c, const struct value *v, char *w, size_t n)
 { return parse_bool(v, &c->log_tls, w, n); }
@@ -394,13 +399,7 @@ static int set_userdb_timeout(struct tg_config *c, const struct value *v, char *
 }
 
 static int set_autoconfig_name(struct tg_config *c, const struct value *v, char *w, size_t n)
-{
-	if (v->len > TG_CONFIG_MAX_AUTOCONFIG_NAME) {
-		snprintf(w, n, "longer than %d bytes", TG_CONFIG_MAX_AUTOCONFIG_NAME);
-		return -1;
-	}
-	return set_string(&c->autoconfig_name, v, w, n);
-}
+{ return set_text(&c->autoconfig_name, v, TG_CONFIG_MAX_AUTOCONFIG_NAME, w, n); }
 
 static int set_max_per_peer(struct tg_config *c, const struct value *v, char *w, size_t n)
 { return parse_uint(v, 1, 1000000, 10, &c->max_connections_per_peer, w, n); }
