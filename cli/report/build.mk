@@ -4,4 +4,4 @@
 CLI_SRCS += cli/report/atomicfile.c cli/report/logscan.c cli/report/origin.c cli/report/recipients.c cli/report/tally.c cli/report/outfmt.c \
 	    cli/report/report.c cli/report/mime.c cli/report/notify.c
 UNIT_SRCS_CLI += tests/unit/report/test-report.c tests/unit/report/test-notify.c \
-		 tests/unit/report/test-origin.c
+		 tests/unit/report/test-origin.c tests/unit/report/test-brownout-report.c

@@ -280,6 +280,58 @@ static const char *domain_label(const char *name)
 	return name[0] ? name : "(no domain)";
 }
 
+/* ---- brownout windows: what the outputs share ---- */
+
+static const char *after_brownout_key(enum tally_after_brownout after)
+{
+	switch (after) {
+	case TALLY_AFTER_TLS: return "tls";
+	case TALLY_AFTER_PLAINTEXT: return "plaintext";
+	case TALLY_AFTER_NOT_SEEN: break;
+	}
+	return "not_seen";
+}
+
+static const char *after_brownout_text(enum tally_after_brownout after)
+{
+	switch (after) {
+	case TALLY_AFTER_TLS: return "moved to TLS";
+	case TALLY_AFTER_PLAINTEXT: return "still plaintext";
+	case TALLY_AFTER_NOT_SEEN: break;
+	}
+	return "not seen since";
+}
+
+/* "a,b,+N more" of the addresses refused in brownout windows. */
+static char *brownout_clients(const struct tally_brownout *b, const char *sep,
+			      char *buf, size_t size)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (uint8_t i = 0; i < b->client_count; i++) {
+		int w = snprintf(buf + used, size - used, "%s%s", used ? sep : "", b->clients[i]);
+		if (w < 0 || (size_t)w >= size - used) {
+			buf[used] = '\0';
+			break;
+		}
+		used += (size_t)w;
+	}
+	if (b->clients_dropped)
+		snprintf(buf + used, size - used, "%s+%u more", used ? sep : "", b->clients_dropped);
+	return buf;
+}
+
+/* The time a brownout list shows in its last column: the first TLS login
+ * after the last refusal, or the last plaintext event after it. */
+static int64_t brownout_after_time(const struct tally_account *a)
+{
+	if (a->brownout->after == TALLY_AFTER_TLS)
+		return a->brownout->first_tls_after;
+	if (a->brownout->after == TALLY_AFTER_PLAINTEXT)
+		return a->last_plain_unrefused;
+	return TALLY_NO_TIME;
+}
+
 /* ---- text ---- */
 
 #define MAX_COLS 12
@@ -407,6 +459,91 @@ static void readiness_bar(double pct, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+/* Per domain: accounts refused in brownout windows and what they did
+ * afterwards; then the lists. Nothing when no account was refused. */
+static int print_brownout_text(struct report_data *data, struct tally_domain **doms,
+			       size_t nd, FILE *out)
+{
+	size_t nb;
+	struct tally_account **bos = tally_brownout_accounts(&data->tally, &nb);
+	if (bos == NULL)
+		return -1;
+	if (nb == 0) {
+		free(bos);
+		return 0;
+	}
+	struct table tb;
+	static const char *const dhead[] = { "DOMAIN", "REFUSED", "MOVED-TO-TLS",
+		"STILL-PLAINTEXT", "NOT-SEEN-SINCE" };
+	fprintf(out, "\nREFUSED IN BROWNOUT WINDOWS - these break on the final date (%zu)\n", nb);
+	table_init(&tb, 5, dhead, "lrrrr");
+	for (size_t i = 0; i < nd; i++) {
+		struct tally_domain *d = doms[i];
+		char c[4][16];
+		if (d->brownout_accounts == 0)
+			continue;
+		snprintf(c[0], 16, "%u", d->brownout_accounts);
+		snprintf(c[1], 16, "%u", d->brownout_tls_accounts);
+		snprintf(c[2], 16, "%u", d->brownout_plain_accounts);
+		snprintf(c[3], 16, "%u", d->brownout_accounts - d->brownout_tls_accounts -
+			 d->brownout_plain_accounts);
+		const char *row[] = { domain_label(d->name), c[0], c[1], c[2], c[3] };
+		table_add(&tb, row);
+	}
+	table_print(&tb, out);
+	table_free(&tb);
+
+	static const char *const ahead[] = { "ACCOUNT", "SERVICES", "CLIENTS", "REFUSALS",
+		"LAST-REFUSAL", "AFTERWARDS" };
+	fputs("\n", out);
+	table_init(&tb, 6, ahead, "lllrll");
+	for (size_t i = 0; i < nb; i++) {
+		struct tally_account *a = bos[i];
+		char svc[64], clients[200], n[16], last[32];
+		snprintf(n, sizeof(n), "%u", a->brownout->refusals);
+		const char *row[] = { a->name,
+			outfmt_services(a->brownout->services, svc, sizeof(svc)),
+			brownout_clients(a->brownout, ",", clients, sizeof(clients)), n,
+			outfmt_time_text(a->brownout->last, last, sizeof(last)),
+			after_brownout_text(a->brownout->after) };
+		table_add(&tb, row);
+	}
+	table_print(&tb, out);
+	table_free(&tb);
+
+	static const struct {
+		enum tally_after_brownout after;
+		const char *title, *column;
+	} lists[] = {
+		{ TALLY_AFTER_TLS, "MOVED TO TLS AFTER A BROWNOUT", "FIRST-TLS-LOGIN" },
+		{ TALLY_AFTER_PLAINTEXT, "STILL PLAINTEXT AFTER A BROWNOUT", "LAST-PLAINTEXT" },
+	};
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		size_t count = 0;
+		for (size_t i = 0; i < nb; i++)
+			count += bos[i]->brownout->after == lists[l].after;
+		fprintf(out, "\n%s (%zu)\n", lists[l].title, count);
+		if (count == 0)
+			continue;
+		const char *const head[] = { "ACCOUNT", "LAST-REFUSAL", lists[l].column };
+		table_init(&tb, 3, head, "lll");
+		for (size_t i = 0; i < nb; i++) {
+			struct tally_account *a = bos[i];
+			char t1[32], t2[32];
+			if (a->brownout->after != lists[l].after)
+				continue;
+			const char *row[] = { a->name,
+				outfmt_time_text(a->brownout->last, t1, sizeof(t1)),
+				outfmt_time_text(brownout_after_time(a), t2, sizeof(t2)) };
+			table_add(&tb, row);
+		}
+		table_print(&tb, out);
+		table_free(&tb);
+	}
+	free(bos);
+	return 0;
+}
+
 static int print_text(struct report_data *data, FILE *out)
 {
 	size_t nd, na, ne;
@@ -474,6 +611,11 @@ static int print_text(struct report_data *data, FILE *out)
 		}
 		table_print(&tb, out);
 		table_free(&tb);
+	}
+
+	if (print_brownout_text(data, doms, nd, out) < 0) {
+		rows_free(doms, accs, ex);
+		return -1;
 	}
 
 	size_t exposed = 0;
@@ -609,6 +751,68 @@ static void json_services(FILE *out, uint8_t mask)
 	putc(']', out);
 }
 
+/* "brownouts": {"refused":[...], "moved_to_tls":[...], "still_plaintext":[...]} */
+static int print_brownout_json(struct report_data *data, FILE *out)
+{
+	size_t nb;
+	char t1[40];
+	struct tally_account **bos = tally_brownout_accounts(&data->tally, &nb);
+	if (bos == NULL) {
+		fputs("{}", out);
+		return -1;
+	}
+	fputs("{\"refused\":[", out);
+	for (size_t i = 0; i < nb; i++) {
+		const struct tally_account *a = bos[i];
+		const struct tally_brownout *b = a->brownout;
+		fputs(i ? ",\n{" : "\n{", out);
+		json_kv_str(out, "account", a->name, false);
+		json_kv_str(out, "domain", a->domain->name, true);
+		fputs(",\"services\":", out);
+		json_services(out, b->services);
+		fputs(",\"clients\":[", out);
+		for (uint8_t c = 0; c < b->client_count; c++) {
+			if (c)
+				putc(',', out);
+			outfmt_json_string(out, b->clients[c]);
+		}
+		fprintf(out, "],\"clients_not_listed\":%u,\"refusals\":%u", b->clients_dropped,
+			b->refusals);
+		json_kv_str(out, "first_refusal", outfmt_time_iso(b->first, t1, sizeof(t1)), true);
+		json_kv_str(out, "last_refusal", outfmt_time_iso(b->last, t1, sizeof(t1)), true);
+		json_kv_str(out, "afterwards", after_brownout_key(b->after), true);
+		fputs("}", out);
+	}
+	static const struct {
+		enum tally_after_brownout after;
+		const char *list, *time;
+	} lists[] = {
+		{ TALLY_AFTER_TLS, "moved_to_tls", "first_tls_login" },
+		{ TALLY_AFTER_PLAINTEXT, "still_plaintext", "last_plaintext" },
+	};
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		bool first = true;
+		fprintf(out, "],\n\"%s\":[", lists[l].list);
+		for (size_t i = 0; i < nb; i++) {
+			const struct tally_account *a = bos[i];
+			if (a->brownout->after != lists[l].after)
+				continue;
+			fputs(first ? "\n{" : ",\n{", out);
+			first = false;
+			json_kv_str(out, "account", a->name, false);
+			json_kv_str(out, "domain", a->domain->name, true);
+			json_kv_str(out, "last_refusal",
+				    outfmt_time_iso(a->brownout->last, t1, sizeof(t1)), true);
+			json_kv_str(out, lists[l].time,
+				    outfmt_time_iso(brownout_after_time(a), t1, sizeof(t1)), true);
+			fputs("}", out);
+		}
+	}
+	fputs("]}", out);
+	free(bos);
+	return 0;
+}
+
 static int print_json(struct report_data *data, FILE *out)
 {
 	struct tally *t = &data->tally;
@@ -643,11 +847,14 @@ static int print_json(struct report_data *data, FILE *out)
 		fprintf(out, ",\"accounts\":%u,\"plaintext_accounts\":%u,\"tls_only_accounts\":%u,"
 			"\"would_break_accounts\":%u,\"credentials_exposed_accounts\":%u,"
 			"\"events\":%llu,\"exempt_hits\":%llu,\"audits\":%llu,\"rejections\":%llu,"
-			"\"readiness\":%.1f}",
+			"\"readiness\":%.1f,\"brownout_refused_accounts\":%u,"
+			"\"brownout_moved_to_tls_accounts\":%u,"
+			"\"brownout_still_plaintext_accounts\":%u}",
 			d->accounts, d->plain_accounts, d->tls_only_accounts,
 			d->would_break_accounts, d->exposed_accounts,
 			(unsigned long long)d->events, (unsigned long long)d->exempt_hits,
-			(unsigned long long)d->audits, (unsigned long long)d->rejects, readiness(d));
+			(unsigned long long)d->audits, (unsigned long long)d->rejects, readiness(d),
+			d->brownout_accounts, d->brownout_tls_accounts, d->brownout_plain_accounts);
 	}
 	fputs("],\n\"accounts\":[", out);
 	for (size_t i = 0; i < na; i++) {
@@ -695,12 +902,30 @@ static int print_json(struct report_data *data, FILE *out)
 		json_kv_str(out, "last_used", outfmt_time_iso(ex[i].last, tb1, sizeof(tb1)), true);
 		fputs("}", out);
 	}
-	fputs("]}\n", out);
+	fputs("],\n\"brownouts\":", out);
+	int r = print_brownout_json(data, out);
+	fputs("}\n", out);
 	rows_free(doms, accs, ex);
-	return 0;
+	return r;
 }
 
 /* ---- CSV: one row per account seen in plaintext ---- */
+
+/* The brownout columns of an account's row: empty but the count (0) for
+ * an account never refused in a window. */
+static void print_brownout_csv(const struct tally_account *a, FILE *out)
+{
+	char t1[40];
+	const struct tally_brownout *b = a->brownout;
+	if (b == NULL) {
+		fputs(",0,\"\",\"\",\"\"", out);
+		return;
+	}
+	fprintf(out, ",%u,", b->refusals);
+	outfmt_csv_field(out, outfmt_time_iso(b->last, t1, sizeof(t1)));
+	fprintf(out, ",\"%s\",", after_brownout_key(b->after));
+	outfmt_csv_field(out, outfmt_time_iso(brownout_after_time(a), t1, sizeof(t1)));
+}
 
 static int print_csv(struct report_data *data, FILE *out)
 {
@@ -710,7 +935,8 @@ static int print_csv(struct report_data *data, FILE *out)
 		return -1;
 	fputs("account,domain,plaintext_services,clients,first_plaintext,last_plaintext,"
 	      "plaintext_events,tls_events,exempt_hits,audits,rejections,would_break,"
-	      "credentials_exposed,enforce_from,exemption\n", out);
+	      "credentials_exposed,enforce_from,exemption,brownout_refusals,"
+	      "last_brownout_refusal,after_brownout,after_brownout_time\n", out);
 	for (size_t i = 0; i < na; i++) {
 		struct tally_account *a = accs[i];
 		char svc[64], t1[40], enf[16];
@@ -739,6 +965,7 @@ static int print_csv(struct report_data *data, FILE *out)
 		outfmt_csv_field(out, enforce_text(a, enf, sizeof(enf)));
 		putc(',', out);
 		outfmt_csv_field(out, a->exemption ? a->exemption : "");
+		print_brownout_csv(a, out);
 		putc('\n', out);
 	}
 	free(accs);
@@ -766,6 +993,74 @@ static void html_td(FILE *out, const char *s)
 static void html_num(FILE *out, unsigned long long n)
 {
 	fprintf(out, "<td class=\"n\">%llu</td>", n);
+}
+
+static int print_brownout_html(struct report_data *data, struct tally_domain **doms,
+			       size_t nd, FILE *out)
+{
+	size_t nb;
+	char t1[40], svc[64], clients[TALLY_MAX_DEVICES * (TG_EVENT_MAX_VALUE + 8) + 32];
+	struct tally_account **bos = tally_brownout_accounts(&data->tally, &nb);
+	if (bos == NULL)
+		return -1;
+	if (nb == 0) {
+		free(bos);
+		return 0;
+	}
+	fprintf(out, "<h2 class=\"warn\">Refused in brownout windows &mdash; these break on the "
+		"final date (%zu)</h2>\n<table><tr><th>Domain</th><th>Refused</th>"
+		"<th>Moved to TLS</th><th>Still plaintext</th><th>Not seen since</th></tr>\n", nb);
+	for (size_t i = 0; i < nd; i++) {
+		struct tally_domain *d = doms[i];
+		if (d->brownout_accounts == 0)
+			continue;
+		fputs("<tr>", out);
+		html_td(out, domain_label(d->name));
+		html_num(out, d->brownout_accounts);
+		html_num(out, d->brownout_tls_accounts);
+		html_num(out, d->brownout_plain_accounts);
+		html_num(out, d->brownout_accounts - d->brownout_tls_accounts -
+			      d->brownout_plain_accounts);
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n<table><tr><th>Account</th><th>Services</th><th>Clients</th>"
+	      "<th>Refusals</th><th>Last refusal</th><th>Afterwards</th></tr>\n", out);
+	for (size_t i = 0; i < nb; i++) {
+		struct tally_account *a = bos[i];
+		fputs("<tr>", out);
+		html_td(out, a->name);
+		html_td(out, outfmt_services(a->brownout->services, svc, sizeof(svc)));
+		html_td(out, brownout_clients(a->brownout, ", ", clients, sizeof(clients)));
+		html_num(out, a->brownout->refusals);
+		html_td(out, outfmt_time_text(a->brownout->last, t1, sizeof(t1)));
+		html_td(out, after_brownout_text(a->brownout->after));
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n", out);
+	static const struct {
+		enum tally_after_brownout after;
+		const char *title, *column;
+	} lists[] = {
+		{ TALLY_AFTER_TLS, "Moved to TLS after a brownout", "First TLS login" },
+		{ TALLY_AFTER_PLAINTEXT, "Still plaintext after a brownout", "Last plaintext" },
+	};
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		fprintf(out, "<h3>%s</h3>\n<table><tr><th>Account</th><th>Last refusal</th>"
+			"<th>%s</th></tr>\n", lists[l].title, lists[l].column);
+		for (size_t i = 0; i < nb; i++) {
+			struct tally_account *a = bos[i];
+			if (a->brownout->after != lists[l].after)
+				continue;
+			fputs("<tr>", out);
+			html_td(out, a->name);
+			html_td(out, outfmt_time_text(a->brownout->last, t1, sizeof(t1)));
+			html_td(out, outfmt_time_text(brownout_after_time(a), t1, sizeof(t1)));
+			fputs("</tr>\n", out);
+		}
+		fputs("</table>\n", out);
+	}
+	free(bos);
+	return 0;
 }
 
 static int print_html(struct report_data *data, FILE *out)
@@ -854,6 +1149,11 @@ static int print_html(struct report_data *data, FILE *out)
 		fputs("</tr>\n", out);
 	}
 	fputs("</table>\n", out);
+
+	if (print_brownout_html(data, doms, nd, out) < 0) {
+		rows_free(doms, accs, ex);
+		return -1;
+	}
 
 	size_t exposed = 0;
 	for (size_t i = 0; i < na; i++)

@@ -242,6 +242,7 @@ static struct tally_account *account_get(struct tally *t, const char *name, size
 	a->userdb_when = TALLY_NO_TIME;
 	a->first_seen = a->last_seen = TALLY_NO_TIME;
 	a->first_plain = a->last_plain = a->last_exposed = TALLY_NO_TIME;
+	a->last_tls = a->last_plain_unrefused = TALLY_NO_TIME;
 	slot->hash = h;
 	slot->key = copy;
 	slot->len = len;
@@ -334,6 +335,76 @@ static struct tally_device *device_get(struct tally *t, struct tally_account *a,
 	return d;
 }
 
+/* ---- brownout refusals ---- */
+
+static bool brownout_refusal(const struct tg_event *ev, int verdict)
+{
+	return verdict == TG_VERDICT_REJECT && ev->value[TG_EV_BROWNOUT] != NULL &&
+	       ev->len[TG_EV_BROWNOUT] == 3 && memcmp(ev->value[TG_EV_BROWNOUT], "yes", 3) == 0;
+}
+
+static int brownout_add(struct tally *t, struct tally_account *a, int service,
+			const char *client, int64_t when)
+{
+	struct tally_brownout *b = a->brownout;
+	if (b == NULL) {
+		b = tg_arena_alloc(&t->arena, sizeof(*b));
+		if (b == NULL)
+			return -1;
+		memset(b, 0, sizeof(*b));
+		b->first = b->last = b->first_tls_after = TALLY_NO_TIME;
+		a->brownout = b;
+	}
+	b->refusals++;
+	b->services |= (uint8_t)(1u << service);
+	uint8_t i = 0;
+	while (i < b->client_count && b->clients[i] != client)
+		i++;
+	if (i == b->client_count) {
+		if (i < TALLY_MAX_DEVICES)
+			b->clients[b->client_count++] = client;
+		else
+			b->clients_dropped++;
+	}
+	span(&b->first, &b->last, when);
+	/* a TLS login before this refusal is no move to TLS after it */
+	if (b->first_tls_after != TALLY_NO_TIME && when != TALLY_NO_TIME &&
+	    b->first_tls_after <= when)
+		b->first_tls_after = TALLY_NO_TIME;
+	return 0;
+}
+
+static void brownout_note_tls(struct tally_account *a, int64_t when)
+{
+	if (when == TALLY_NO_TIME)
+		return;
+	if (a->last_tls == TALLY_NO_TIME || when > a->last_tls)
+		a->last_tls = when;
+	struct tally_brownout *b = a->brownout;
+	if (b != NULL && b->last != TALLY_NO_TIME && when > b->last &&
+	    (b->first_tls_after == TALLY_NO_TIME || when < b->first_tls_after))
+		b->first_tls_after = when;
+}
+
+/* After all events: what the account did after its last refusal. */
+static void brownout_settle(struct tally_account *a)
+{
+	struct tally_brownout *b = a->brownout;
+	if (b == NULL)
+		return;
+	b->after = TALLY_AFTER_NOT_SEEN;
+	if (b->last == TALLY_NO_TIME)
+		return;
+	if (a->last_plain_unrefused != TALLY_NO_TIME && a->last_plain_unrefused > b->last) {
+		b->after = TALLY_AFTER_PLAINTEXT;
+	} else if (a->last_tls != TALLY_NO_TIME && a->last_tls > b->last) {
+		b->after = TALLY_AFTER_TLS;
+		/* read out of order: the exact first one is not known */
+		if (b->first_tls_after == TALLY_NO_TIME)
+			b->first_tls_after = a->last_tls;
+	}
+}
+
 int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 		    const char *text, size_t text_len)
 {
@@ -401,6 +472,7 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 	bool plaintext = tls == TG_TLS_NONE || verdict != TG_VERDICT_ALLOW;
 	if (!plaintext) {
 		a->tls_events++;
+		brownout_note_tls(a, when);
 		return 0;
 	}
 	a->plain_events++;
@@ -423,6 +495,13 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 	const char *client = intern(t, ev->value[TG_EV_CLIENT], ev->len[TG_EV_CLIENT]);
 	if (client == NULL)
 		return -1;
+	if (brownout_refusal(ev, verdict)) {
+		if (brownout_add(t, a, service, client, when) < 0)
+			return -1;
+	} else if (when != TALLY_NO_TIME &&
+		   (a->last_plain_unrefused == TALLY_NO_TIME || when > a->last_plain_unrefused)) {
+		a->last_plain_unrefused = when;
+	}
 	struct tally_device *d = device_get(t, a, client);
 	if (d == NULL)
 		return a->devices_dropped ? 0 : -1;
@@ -600,8 +679,11 @@ int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today)
 		struct tally_account *a = s->value;
 		struct tally_domain *d = a->domain;
 		a->would_break = false;
-		a->enforced = policy == NULL && a->rejects > 0;
+		/* a refusal in a brownout window is a test, not enforcement */
+		a->enforced = policy == NULL &&
+			      a->rejects > (a->brownout ? a->brownout->refusals : 0);
 		decide_devices(a, policy, today);
+		brownout_settle(a);
 		d->accounts++;
 		d->events += a->events;
 		d->exempt_hits += a->exempt_hits;
@@ -615,6 +697,11 @@ int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today)
 			d->would_break_accounts++;
 		if (a->exposed > 0)
 			d->exposed_accounts++;
+		if (a->brownout != NULL) {
+			d->brownout_accounts++;
+			d->brownout_tls_accounts += a->brownout->after == TALLY_AFTER_TLS;
+			d->brownout_plain_accounts += a->brownout->after == TALLY_AFTER_PLAINTEXT;
+		}
 	}
 	return 0;
 }
@@ -641,6 +728,22 @@ struct tally_account **tally_accounts(struct tally *t, bool plaintext_only,
 		struct tally_account *a = s->value;
 		if (!plaintext_only || a->plain_events > 0)
 			v[n++] = a;
+	}
+	qsort(v, n, sizeof(*v), cmp_account);
+	*count = n;
+	return v;
+}
+
+struct tally_account **tally_brownout_accounts(struct tally *t, size_t *count)
+{
+	struct tally_account **v = malloc((t->accounts->count + 1) * sizeof(*v));
+	size_t n = 0;
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < t->accounts->cap; i++) {
+		struct map_slot *s = &t->accounts->slots[i];
+		if (s->key != NULL && ((struct tally_account *)s->value)->brownout != NULL)
+			v[n++] = s->value;
 	}
 	qsort(v, n, sizeof(*v), cmp_account);
 	*count = n;

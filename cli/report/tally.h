@@ -20,6 +20,20 @@
  * verified, and Postfix only knows sasl_username after a successful AUTH,
  * so such a login sent a valid password in cleartext.
  *
+ * Brownouts: an event with verdict=reject and brownout=yes is a refusal in
+ * a brownout window (docs/policy.md). It counts like any other rejection
+ * (would-break, exposed), and the account also gets a struct
+ * tally_brownout, allocated only for such accounts: the refusals, their
+ * services and client addresses (at most TALLY_MAX_DEVICES, the rest
+ * counted) and what the account did after its last refusal, judged by
+ * the times of the events, not by their order in the input: "still
+ * plaintext" when a plaintext event that was no brownout refusal came
+ * later, else "moved to TLS" when a TLS login came later, else "not seen
+ * since". The first TLS login after the last refusal is exact when each
+ * account's events are read in time order; when a refusal is read after
+ * a TLS login later than it (files given out of order), the latest TLS
+ * login is given instead.
+ *
  * Errors: tally_add_* return -1 only when memory runs out; malformed
  * events are counted and skipped.
  */
@@ -51,6 +65,25 @@ struct tally_device {
 	const char *exemption;		/* last exemption seen, or NULL */
 };
 
+/* What an account refused in a brownout window did afterwards. */
+enum tally_after_brownout {
+	TALLY_AFTER_NOT_SEEN,		/* no event after the last refusal */
+	TALLY_AFTER_TLS,		/* TLS logins only */
+	TALLY_AFTER_PLAINTEXT,		/* plaintext again */
+};
+
+/* An account's refusals in brownout windows. */
+struct tally_brownout {
+	uint32_t refusals;
+	uint8_t services;		/* 1 << tg_service */
+	uint8_t client_count;
+	uint32_t clients_dropped;	/* refusals from addresses past the limit */
+	const char *clients[TALLY_MAX_DEVICES];	/* interned, order of first use */
+	int64_t first, last;		/* refusal times, TALLY_NO_TIME if unknown */
+	int64_t first_tls_after;	/* first TLS login after `last` */
+	enum tally_after_brownout after;	/* after tally_finish */
+};
+
 struct tally_account {
 	const char *name;		/* lower case (ASCII) */
 	struct tally_domain *domain;
@@ -78,6 +111,9 @@ struct tally_account {
 	 * already (on the day given): by the policy, or without one, as
 	 * its events show (verdict=reject). */
 	bool enforced;
+	struct tally_brownout *brownout;	/* NULL: never refused in one */
+	int64_t last_tls;		/* latest TLS login */
+	int64_t last_plain_unrefused;	/* latest plaintext event not refused in a brownout */
 };
 
 struct tally_domain {
@@ -85,6 +121,9 @@ struct tally_domain {
 	uint32_t accounts, plain_accounts, tls_only_accounts;
 	uint32_t would_break_accounts, exposed_accounts;
 	uint64_t events, exempt_hits, audits, rejects;
+	/* accounts refused in a brownout window, and of those the ones
+	 * seen afterwards with TLS only, or in plaintext again */
+	uint32_t brownout_accounts, brownout_tls_accounts, brownout_plain_accounts;
 };
 
 /* An exemption reference seen in events, with its use in the window. */
@@ -149,9 +188,11 @@ size_t tally_set_userdb_modes(struct tally *t, tally_userdb_fn *lookup, void *ct
  * a verdict other than exempt. Then fills in the domain figures. */
 int tally_finish(struct tally *t, const struct tg_policy *policy, int32_t today);
 
-/* Sorted arrays (caller frees the array, not the elements). */
+/* Sorted arrays (caller frees the array, not the elements).
+ * tally_brownout_accounts: the accounts refused in a brownout window. */
 struct tally_account **tally_accounts(struct tally *t, bool plaintext_only,
 				      size_t *count);
+struct tally_account **tally_brownout_accounts(struct tally *t, size_t *count);
 struct tally_domain **tally_domains(struct tally *t, size_t *count);
 struct tally_exemption_use *tally_exemption_find(struct tally *t, const char *ref);
 struct tally_exemption_use **tally_exemptions(struct tally *t, size_t *count);
