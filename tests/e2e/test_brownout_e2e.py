@@ -5,19 +5,27 @@ The policy with the window is put in force once (SIGHUP for
 tlsgate-policyd, a reload for Dovecot); after that, nothing but the clock
 moves: plaintext is let through (audit) before the window, refused with
 the brownout text inside it, let through again after it, and neither
-daemon reloads in between.
+daemon reloads in between. Then `tlsgate report` reads the two real logs
+(Dovecot's log_path file; tlsgate-policyd's stderr stamped the way
+`journalctl -o short-iso` shows it) and lists who was refused in the
+window, who moved to TLS after it and who is still in plaintext.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import signal
+import subprocess
+import threading
 import time
 
 import pytest
 
 import mailstack
 from dovecot_tlsgate import MODULE, PolicyDir, events, passdb_block, pop3
+import policyd_daemon
 from policyd_daemon import POLICYD, Policyd
 
 PW = "pw-brownout"
@@ -38,6 +46,37 @@ def policy_service(port: int) -> str:
             "{ default_action = 451 4.3.5 policy unavailable }, timeout=5s, try_limit=1 }")
 
 
+class StampedPolicyd(Policyd):
+    """tlsgate-policyd in the foreground, each stderr line written to its
+    log with an RFC 3339 timestamp and a host in front, as `journalctl -o
+    short-iso` shows it, so that the report can place its events in time."""
+
+    def start(self, timeout: float = 10) -> "StampedPolicyd":
+        self.proc = subprocess.Popen([str(POLICYD), "-c", str(self.conf), "-f"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        policyd_daemon._running.append(self)
+        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
+        mailstack.wait_for(lambda: self.proc.poll() is not None or self._listening(),
+                           timeout, what="tlsgate-policyd listening")
+        assert self.proc.poll() is None, self.log()
+        return self
+
+    def _listening(self) -> bool:
+        import socket
+        try:
+            socket.create_connection((mailstack.SERVER_ADDR, self.port), 1).close()
+            return True
+        except OSError:
+            return False
+
+    def _pump(self, pipe) -> None:
+        with open(self.logpath, "ab", buffering=0) as out:
+            for line in pipe:
+                stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
+                out.write(f"{stamp} mail.test ".encode() + line)
+
+
 @pytest.fixture(scope="module")
 def servers(session_stack_factory, tmp_path_factory):
     if not MODULE.is_file() or not POLICYD.exists():
@@ -47,8 +86,9 @@ def servers(session_stack_factory, tmp_path_factory):
         name="brownout-dovecot", start=False, postfix=False,
         dovecot_kw=dict(passdb_extra=passdb_block(pol.conf), auth_modules=[MODULE]))
     imap_stack.add_user("user@example.test", PW)
+    imap_stack.add_user("mover@example.test", PW)
     imap_stack.start()
-    pd = Policyd(tmp_path_factory.mktemp("brownout-policyd"), BEFORE).start()
+    pd = StampedPolicyd(tmp_path_factory.mktemp("brownout-policyd"), BEFORE).start()
     smtp_stack = session_stack_factory(
         name="brownout-postfix", start=False,
         postfix_kw=dict(policy_service=policy_service(pd.port)))
@@ -105,28 +145,88 @@ def test_window_switches_on_and_off_by_the_clock(servers):
         assert not ok and "This was a test" in why
     with imap_stack.imap("starttls") as c:
         assert c.try_login("user@example.test", PW)[0] == "OK"
+    with imap_stack.imap("plain") as c:
+        assert c.try_login("mover@example.test", PW)[0] == "NO"
     replies = smtp_plain(smtp_stack)
     assert [r[0] for r in replies] == [250, 530], replies      # MAIL, RCPT
     assert f"TLS will be required from {TOMORROW}. This was a test" in replies[1][1]
 
-    # after: audit again
-    sleep_until(start + LENGTH + 0.5)
+    # after: audit again; mover@ has moved to TLS
+    sleep_until(start + LENGTH + 1.5)
     assert imap_plain(imap_stack)[0] == "OK"
     assert [r[0] for r in smtp_plain(smtp_stack)] == [250, 250, 250]
+    with imap_stack.imap("starttls") as c:
+        assert c.try_login("mover@example.test", PW)[0] == "OK"
 
     # the events: brownout=yes on the refusals only, mode as in force
     dev = [e for e in events(imap_stack.dovecot.log(dmark)) if e["tls"] == "none"]
-    assert [(e["service"], e["verdict"], e["mode"], e.get("brownout")) for e in dev] == [
-        ("imap", "audit", "audit", None),
-        ("imap", "reject", "require", "yes"),
-        ("pop3", "reject", "require", "yes"),
-        ("imap", "audit", "audit", None)]
+    assert [(e["user"], e["service"], e["verdict"], e["mode"], e.get("brownout"))
+            for e in dev] == [
+        ("user@example.test", "imap", "audit", "audit", None),
+        ("user@example.test", "imap", "reject", "require", "yes"),
+        ("user@example.test", "pop3", "reject", "require", "yes"),
+        ("mover@example.test", "imap", "reject", "require", "yes"),
+        ("user@example.test", "imap", "audit", "audit", None)]
     pev = [e for e in pd.events(pmark) if e["tls"] == "none"]
     assert [(e["verdict"], e.get("brownout")) for e in pev] == [
         ("audit", None), ("reject", "yes"), ("audit", None)], pev
     # nothing reloaded: the clock alone switched
     assert "reload" not in pd.log(pmark)
     assert "reloaded" not in imap_stack.dovecot.log(dmark)
+
+    assert_brownout_report(imap_stack, pol, pd, start)
+
+
+def report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(TLSGATE), *args], capture_output=True, text=True, timeout=30)
+
+
+def iso_time(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+def assert_brownout_report(imap_stack, pol, pd, start: float) -> None:
+    """The real report on the real logs: user@ was refused (IMAP, POP3,
+    SMTP) and is seen in plaintext after the window, mover@ was refused
+    (IMAP) and logged in with TLS only after it."""
+    logs = [str(imap_stack.dovecot.logfile.path), str(pd.logpath)]
+    cp = report("--no-config", "report", "--json", *logs)
+    assert cp.returncode == 0, cp.stderr
+    rep = json.loads(cp.stdout)
+    refused = {r["account"]: r for r in rep["brownouts"]["refused"]}
+    assert sorted(refused) == ["mover@example.test", "user@example.test"]
+    user, mover = refused["user@example.test"], refused["mover@example.test"]
+    assert user["services"] == ["imap", "pop3", "smtp"] and user["refusals"] == 3
+    assert user["clients"] == [mailstack.CLIENT_ADDR] and user["afterwards"] == "plaintext"
+    assert mover["services"] == ["imap"] and mover["refusals"] == 1
+    assert mover["afterwards"] == "tls"
+    for r in (user, mover):
+        assert start - 1 <= iso_time(r["last_refusal"]) <= start + LENGTH
+    [moved] = rep["brownouts"]["moved_to_tls"]
+    assert moved["account"] == "mover@example.test"
+    assert iso_time(moved["first_tls_login"]) >= start + LENGTH
+    [still] = rep["brownouts"]["still_plaintext"]
+    assert still["account"] == "user@example.test"
+    assert iso_time(still["last_plaintext"]) >= start + LENGTH
+    [dom] = rep["domains"]
+    assert (dom["brownout_refused_accounts"], dom["brownout_moved_to_tls_accounts"],
+            dom["brownout_still_plaintext_accounts"]) == (2, 1, 1)
+    # a refusal in a window still counts as would-break, also by the
+    # policy on its final date
+    accounts = {a["account"]: a for a in rep["accounts"]}
+    assert accounts["mover@example.test"]["would_break"] is True
+    cp = report("-c", str(pol.conf), "report", "--at", TOMORROW, "--json", *logs)
+    assert cp.returncode == 0, cp.stderr
+    rep = json.loads(cp.stdout)
+    assert rep["domains"][0]["would_break_accounts"] == 2
+    assert len(rep["brownouts"]["refused"]) == 2
+
+    text = report("--no-config", "report", *logs).stdout
+    assert "REFUSED IN BROWNOUT WINDOWS - these break on the final date (2)" in text
+    assert "\nMOVED TO TLS AFTER A BROWNOUT (1)\nACCOUNT " in text
+    assert "\nSTILL PLAINTEXT AFTER A BROWNOUT (1)\nACCOUNT " in text
+    moved_list = text.split("MOVED TO TLS AFTER A BROWNOUT (1)")[1].split("\n\n")[0]
+    assert "mover@example.test" in moved_list and "user@example.test" not in moved_list
 
 
 TLSGATE = POLICYD.parent / "tlsgate"
