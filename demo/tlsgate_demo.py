@@ -157,6 +157,7 @@ class Sandbox:
         self.enforce_day = announced_day()
         self.stack: ms.Stack | None = None
         self.policyd: adapters.Policyd | None = None
+        self.brownout_account: str | None = None   # refused in the demo's window
         self.tlsgate = adapters.artifacts(build)["the tlsgate command"]
 
     # -- files
@@ -476,6 +477,73 @@ def scenario(sb: Sandbox, steps: Steps, message: str) -> None:
     steps.run(f"change 'require @{ENFORCED}' to 'audit' in its policy.d file",
               "plaintext logins of the domain work again within seconds", rollback)
 
+    brownout_section(sb, steps)
+
+
+BROWNOUT_LEAD = 3     # seconds from the policy edit to the window's start
+BROWNOUT_LENGTH = 4   # seconds the window lasts
+
+
+def brownout_section(sb: Sandbox, steps: Steps) -> None:
+    """A brownout window of a few seconds on the announced domain: a
+    plaintext login inside it is refused with the brownout message, one
+    after it is let through (audit) again. The policy is edited once; the
+    clock alone switches the window on and off."""
+    st = sb.stack
+    carol = f"carol@{AUDITED}"
+    pw = USERS[carol][0]
+    dlog = [st.dovecot.logfile.path]
+    conf = sb.policy_dir / f"20-{AUDITED}.conf"
+    before = conf.read_text()
+    start = int(time.time()) + BROWNOUT_LEAD
+    window = dt.datetime.fromtimestamp(start).strftime("%Y-%m-%dT%H:%M:%S")
+    rule = f"require  @{AUDITED}  from={sb.enforce_day}"
+    section(f"A brownout window for {AUDITED}: a test outage of {BROWNOUT_LENGTH}s "
+            f"before {sb.enforce_day}")
+    write_file(conf, before.replace(rule, f"{rule}  brownout={window}/{BROWNOUT_LENGTH}s"))
+    say(f"    edited {rel(conf)}: {rule}  brownout={window}/{BROWNOUT_LENGTH}s")
+
+    def plain_login(want_ok: bool, verdict: str, extra: dict):
+        marks = log_marks(dlog)
+        with st.imap("plain", timeout=CLIENT_TIMEOUT) as c:
+            typ, text = c.try_login(carol, pw)
+            if typ == "OK":
+                c.logout()
+        lines = [f"server said: {typ} {short(text)}"]
+        ok = (typ == "OK") == want_ok
+        if not want_ok and f"TLS will be required from {sb.enforce_day}. This was a test" not in text:
+            ok = False
+            lines.append("(the refusal does not carry the brownout message)")
+        ev = find_event(dlog, marks, {"service": "imap", "user": carol, "verdict": verdict,
+                                      **extra})
+        lines.append(f"logged:      {show_event(ev)}")
+        if ev is not None:
+            lines.append("             brownout=" + ("yes: refused in a brownout window"
+                                                     if " brownout=yes" in ev else "(absent)"))
+        return ok and ev is not None, lines
+
+    def inside():
+        wait_until(start + 0.5)
+        return plain_login(False, "reject", {"brownout": "yes"})
+
+    def after():
+        wait_until(start + BROWNOUT_LENGTH + 0.5)
+        return plain_login(True, "audit", {"brownout": None})
+
+    steps.run(f"IMAP, plaintext, {carol}, inside the window",
+              "refused, with the brownout message naming the final date; "
+              "logged with brownout=yes", inside)
+    steps.run(f"IMAP, plaintext, {carol}, after the window",
+              "accepted again (audit until the final date), no reload in between", after)
+    write_file(conf, before)
+    sb.brownout_account = carol
+
+
+def wait_until(when: float) -> None:
+    delay = when - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
 
 def smoke_test(sb: Sandbox) -> str | None:
     """One TLS login of the opted-out account, to find a broken setup (say,
@@ -509,8 +577,19 @@ def run_report(sb: Sandbox, steps: Steps) -> None:
             say("    ! " + line)
         alice = next(iter(USERS))
         ok = cp.returncode == 0 and alice in cp.stdout
-        return ok, [f"exit status {cp.returncode}"]
-    steps.run("who still uses plaintext?", f"exit 0, and {next(iter(USERS))} listed", fn)
+        lines = [f"exit status {cp.returncode}"]
+        if sb.brownout_account:
+            # the brownout list: refused in the window, in plaintext after it
+            listed = cp.stdout.partition("REFUSED IN BROWNOUT WINDOWS")[2]
+            still = listed.partition("STILL PLAINTEXT AFTER A BROWNOUT")[2]
+            if sb.brownout_account not in still:
+                ok = False
+                lines.append(f"{sb.brownout_account} is not in the report's brownout list")
+        return ok, lines
+    expect = f"exit 0, and {next(iter(USERS))} listed"
+    if sb.brownout_account:
+        expect += f"; {sb.brownout_account} refused in the brownout window, still plaintext after it"
+    steps.run("who still uses plaintext?", expect, fn)
 
 
 def rel(p) -> str:

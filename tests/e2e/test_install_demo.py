@@ -258,6 +258,16 @@ def test_demo_scenario_passes_and_leaves_no_process(tmp_path_factory):
     assert "verdict=exempt" in text and "verdict=audit" in text
     assert "530 5.7.0" in text
     assert "ACCOUNTS SEEN IN PLAINTEXT" in text  # the tlsgate report at the end
+    # the brownout window: refused inside it with the brownout message,
+    # let through after it, and the report's brownout lists
+    assert re.search(r"inside the window\n.*\n    server said: NO .*TLS will be required "
+                     r"from \d{4}-\d\d-\d\d\. This was a test", text), text[-6000:]
+    assert re.search(r"after the window\n.*\n    server said: OK", text)
+    assert re.search(r"logged: .*user=carol@example\.net .*verdict=reject .*\n +"
+                     r"brownout=yes: refused in a brownout window\n", text)
+    listed = text.partition("REFUSED IN BROWNOUT WINDOWS")[2]
+    assert re.search(r"\| carol@example\.net +imap +127\.0\.0\.2 +1 .* still plaintext", listed)
+    assert "carol@example.net" in listed.partition("STILL PLAINTEXT AFTER A BROWNOUT (1)")[2]
     assert "no process left" in text
     assert processes_under(out) == []
     # It wrote below its directory only: logs and policy are there.
