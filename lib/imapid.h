@@ -30,7 +30,7 @@
 #include <stddef.h>
 
 #define TG_IMAPID_MAX_INPUT 8192
-#define TG_IMAPID_MAX_VALUE 96
+#define TG_IMAPID_MAX_VALUE 128
 
 struct tg_imapid {
 	char name[TG_IMAPID_MAX_VALUE + 1];	/* "" when not sent (or NIL) */
