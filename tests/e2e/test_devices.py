@@ -157,3 +157,62 @@ def test_ehlo_name_in_policyd_events(world):
     assert ev[0]["client_port"] == str(world["ports"]["smtp"])
     assert ev[0]["server_port"] == str(world["stack"].postfix.ports["submission"])
     assert "imap_id_name" not in ev[0]
+
+
+def report(world, *args):
+    cp = subprocess.run([str(TLSGATE), "-c", str(world["conf"]), "report", *args,
+                         str(world["dovecot_log"]), str(world["policyd_log"])],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout
+
+
+def test_report_groups_by_device_in_every_form(world):
+    raw = report(world, "--json")
+    assert "\x1b" not in raw and BIDI not in raw       # escaped as \u001b
+    data = json.loads(raw)
+    acc = {a["account"]: a for a in data["accounts"]}
+    scan = {(c["address"], c["program"]): c for c in acc[f"scan@{D}"]["clients"]}
+    assert set(scan) == {("127.0.0.2", "scanner-x 1.0"), ("127.0.0.2", "")}
+    assert scan[("127.0.0.2", "scanner-x 1.0")]["count"] == 2
+    assert scan[("127.0.0.2", "")]["count"] == 1
+    dev = scan[("127.0.0.2", "scanner-x 1.0")]
+    assert dev["first"] <= dev["last"] and dev["first"]
+    assert [c["program"] for c in acc[f"laptop@{D}"]["clients"]] == ["Thunderbird 115.3.1"]
+    smtp = acc[f"smtp@{D}"]["clients"]
+    assert {c["helo"] for c in smtp} >= {"pc17.example.test"}
+    hostile = [c["program"] for c in acc[f"hostile@{D}"]["clients"]]
+    assert len(hostile) == len(HOSTILE)
+    assert all(len(p.encode()) <= 64 for p in hostile)
+    assert 'say "hi" 1\\2' in hostile and "ctl\x01\x1b[31mred 1.0" in hostile
+
+    rows = list(csv.DictReader(io.StringIO(report(world, "--csv"))))
+    row = {r["account"]: r for r in rows}[f"scan@{D}"]
+    assert row["clients"] == "127.0.0.2"           # each address once
+    assert "127.0.0.2 (scanner-x 1.0): 2, " in row["devices"]
+    assert "127.0.0.2: 1, " in row["devices"]
+
+    text = report(world)
+    assert "PLAINTEXT DEVICES" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"scan@{D}") and "scanner-x" in ln)
+    assert "127.0.0.2" in line and "scanner-x 1.0" in line and " 2 " in line
+    assert any(ln.startswith(f"smtp@{D}") and "pc17.example.test" in ln for ln in text.splitlines())
+    assert "\x1b" not in text and BIDI not in text
+
+    page = world["tmp"] / "devices.html"
+    subprocess.run([str(TLSGATE), "-c", str(world["conf"]), "report", "--html", str(page),
+                    str(world["dovecot_log"]), str(world["policyd_log"])], check=True, timeout=60)
+    html = page.read_text()
+    assert "127.0.0.2 (scanner-x 1.0) &ndash; 2&times;" in html
+    assert "say &quot;hi&quot;" in html
+    assert "\x1b" not in html and BIDI not in html
+
+    wb = list(csv.DictReader(io.StringIO(report(world, "--would-break", D, "--csv"))))
+    progs = {(r["account"], r["program"], r["helo"]) for r in wb}
+    assert (f"scan@{D}", "scanner-x 1.0", "") in progs
+    assert (f"laptop@{D}", "Thunderbird 115.3.1", "") in progs
+    assert (f"smtp@{D}", "", "pc17.example.test") in progs
+    wbj = json.loads(report(world, "--would-break", D, "--json"))
+    assert {"program", "helo"} <= set(wbj[0])
+    wbt = report(world, "--would-break", D)
+    assert "PROGRAM (IMAP ID)" in wbt and "Thunderbird 115.3.1" in wbt
