@@ -216,3 +216,41 @@ def test_report_groups_by_device_in_every_form(world):
     assert {"program", "helo"} <= set(wbj[0])
     wbt = report(world, "--would-break", D)
     assert "PROGRAM (IMAP ID)" in wbt and "Thunderbird 115.3.1" in wbt
+
+
+def test_notice_names_the_program(world):
+    """`tlsgate notify --out`: the EN and DE notices say which program on
+    which address and protocol; hostile names reach neither the headers
+    nor the body raw."""
+    import email
+    import email.policy
+    for lang, intro in (("en", "Which program on which device"),
+                        ("de", "Welches Programm auf welchem Ger\u00e4t")):
+        out = world["tmp"] / f"notices-{lang}"
+        out.mkdir()
+        cp = subprocess.run([str(TLSGATE), "-c", str(world["conf"]), "notify", "--out", str(out),
+                             "--from", f"Mail Admin <postmaster@{D}>", "--templates",
+                             str(TEMPLATES), "--lang", lang,
+                             str(world["dovecot_log"]), str(world["policyd_log"])],
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stderr
+
+        def body(user):
+            raw = (out / f"{user}@{D}.eml").read_bytes()
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            assert "scanner" not in str(msg["Subject"]) and "hi" not in str(msg["Subject"])
+            return raw, msg.get_content()
+
+        _, scan = body("scan")
+        assert intro in scan
+        line = next(ln for ln in scan.splitlines() if '"scanner-x 1.0"' in ln)
+        assert "IMAP" in line and "127.0.0.2" in line
+        _, smtp = body("smtp")
+        line = next(ln for ln in smtp.splitlines() if "EHLO pc17.example.test" in ln)
+        assert "SMTP" in line and "127.0.0.2" in line
+        raw, hostile = body("hostile")
+        assert '"say "hi" 1\\2"' in hostile
+        assert '"ctl[31mred 1.0"' in hostile          # control bytes dropped
+        assert "\x1b" not in hostile and "\x01" not in hostile and BIDI not in hostile
+        assert b"\x1b" not in raw and b"=1B" not in raw
+        assert "L" * 60 not in hostile                # cut
