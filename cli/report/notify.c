@@ -623,6 +623,15 @@ static void upper_services(uint8_t mask, char *buf, size_t size)
 	snprintf(buf, size, "%s", tmp);
 }
 
+static bool first_device_of_client(const struct tally_account *a,
+				   const struct tally_device *d)
+{
+	for (const struct tally_device *e = a->devices; e != d; e = e->next)
+		if (e->client == d->client)
+			return false;
+	return true;
+}
+
 /* A device's own name for a mail body: valid UTF-8 kept; control
  * characters (C0, DEL, C1), bidirectional formatting characters and
  * broken bytes dropped or replaced by '?'; cut at max bytes with "...".
@@ -699,8 +708,10 @@ static void notice_values_fill(struct notice_values *nv, const struct tally_acco
 	for (const struct tally_device *d = a->devices; d; d = d->next) {
 		char addr[64], svc[80], last[32], line[256];
 		outfmt_text(d->client, 50, addr, sizeof(addr));
-		int w = snprintf(nv->clients + used, sizeof(nv->clients) - used, "%s%s",
-				 used ? ", " : "", addr);
+		/* {{clients}} names each address once, however many devices */
+		int w = first_device_of_client(a, d) ?
+			snprintf(nv->clients + used, sizeof(nv->clients) - used, "%s%s",
+				 used ? ", " : "", addr) : 0;
 		if (w > 0 && (size_t)w < sizeof(nv->clients) - used)
 			used += (size_t)w;
 		upper_services(d->services, svc, sizeof(svc));

@@ -346,11 +346,14 @@ static void test_run_devices(void **state)
 		   "client=192.0.2.9 tls=none verdict=audit mode=audit rule=p:2 "
 		   "imap_id_name=\"Subject: x\\x0d\\x0aBcc: evil@example.org\\x1b[2J\\xe2\\x80\\xae"
 		   "gpj.exe AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n"
+		   "Nov 29 10:00:03 mx dovecot: auth: Info: tlsgate: service=imap user=dave@example.com "
+		   "client=192.0.2.9 tls=none verdict=audit mode=audit rule=p:2\n"
 		   "Nov 29 10:00:04 mx dovecot: auth: Info: tlsgate: service=pop3 user=erin@example.com "
 		   "client=192.0.2.10 tls=none verdict=audit mode=audit rule=p:2\n");
 	write_file(tpl,
 		   "Subject: TLS for {{account}}\n"
 		   "\n"
+		   "Clients: {{clients}}.\n"
 		   "{{devices}}"
 		   "{{#named}}\n"
 		   "Names as the programs give them.\n"
@@ -366,6 +369,8 @@ static void test_run_devices(void **state)
 		"EHLO pc17.lan",
 		"192.0.2.7",
 		"Names as the programs give them.",
+		/* each address once, though 192.0.2.9 has two devices */
+		"Clients: 192.0.2.7, 192.0.2.8, 192.0.2.9.",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (strstr(m, want[i]) == NULL)
