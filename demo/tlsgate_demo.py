@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import imaplib
 import json
 import os
 import re
@@ -47,6 +48,10 @@ import adapters  # noqa: E402
 # the scenario's accounts and policy
 # ---------------------------------------------------------------------------
 
+# the program carol's plaintext IMAP client says it is (IMAP ID, which
+# imaplib sends once it knows the command)
+DEMO_PROGRAM = ("OldMail", "3.2")
+imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
 ENFORCED = "example.com"
 AUDITED = "example.net"
 USERS = {
@@ -189,7 +194,9 @@ class Sandbox:
             self.dir / "stack", self.cert, ca=self.ca.cert,
             dovecot_kw=dict(passdb_extra=adapters.dovecot_passdb(self.conf),
                             auth_modules=adapters.auth_modules(self.build),
-                            domain=ENFORCED),
+                            domain=ENFORCED,
+                            # IMAP ID reaches the module: events name the program
+                            config_extra="imap_id_retain = yes\n"),
             postfix_kw=dict(policy_service=self.policyd_port,
                             domains=[ENFORCED, AUDITED]))
         for user, (pw, _) in USERS.items():
@@ -297,10 +304,12 @@ def scenario(sb: Sandbox, steps: Steps, message: str) -> None:
     plog = [sb.dir / "policyd.log"]
     day = sb.enforce_day
 
-    def imap_step(user, mode, want_ok, verdict, extra_want=None):
+    def imap_step(user, mode, want_ok, verdict, extra_want=None, imap_id=None):
         def fn():
             marks = log_marks(dlog)
             with st.imap(mode, timeout=CLIENT_TIMEOUT) as c:
+                if imap_id:       # the client names itself, as most programs do
+                    c._simple_command("ID", imap_id.encode())
                 typ, text = c.try_login(user, pw[user])
                 if typ == "OK":
                     c.logout()
@@ -384,7 +393,9 @@ def scenario(sb: Sandbox, steps: Steps, message: str) -> None:
               imap_step(bob, "plain", True, "allow", {"mode": "off"}))
     steps.run(f"IMAP, plaintext, {carol} ({AUDITED} enforced from {day})",
               "accepted, and logged as verdict=audit with the announced date",
-              imap_step(carol, "plain", True, "audit", {"enforce_from": day}))
+              imap_step(carol, "plain", True, "audit",
+                        {"enforce_from": day, "imap_id_name": DEMO_PROGRAM[0]},
+                        imap_id=f'("name" "{DEMO_PROGRAM[0]}" "version" "{DEMO_PROGRAM[1]}")'))
 
     section("Postfix: SMTP AUTH (Dovecot SASL) and tlsgate-policyd")
     steps.run(f"SMTP submission, plaintext AUTH, {alice}",
@@ -592,6 +603,36 @@ def run_report(sb: Sandbox, steps: Steps) -> None:
     steps.run("who still uses plaintext?", expect, fn)
 
 
+def run_notify(sb: Sandbox, steps: Steps) -> None:
+    """The notice carol would get names the program her plaintext login
+    came from (its IMAP ID)."""
+    carol = list(USERS)[3]
+    out = sb.dir / "notices"
+
+    def fn():
+        out.mkdir(exist_ok=True)
+        cmd = [str(sb.tlsgate), "-c", str(sb.conf), "notify", "--out", str(out),
+               "--from", f"Mail Admin <postmaster@{AUDITED}>", "--domain", AUDITED,
+               *(["--templates", str(REPO / "docs" / "templates")] if sb.build else []),
+               *map(str, sb.logs())]
+        say("    $ " + " ".join(rel(c) for c in cmd))
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        notice = out / f"{carol}.eml"
+        if cp.returncode != 0 or not notice.is_file():
+            return False, [f"exit status {cp.returncode}", *cp.stderr.splitlines()[-3:]]
+        import email
+        import email.policy
+        body = email.message_from_bytes(notice.read_bytes(),
+                                        policy=email.policy.default).get_content()
+        lines = [ln for ln in body.splitlines() if ln.startswith("  - ") and ms.CLIENT_ADDR in ln]
+        for line in lines:
+            say("    | " + line)
+        named = f'"{DEMO_PROGRAM[0]} {DEMO_PROGRAM[1]}"'
+        return any(named in ln and "IMAP" in ln for ln in lines), [f"exit status {cp.returncode}"]
+    steps.run(f"the notice for {carol} names the device",
+              f'its lines say "{DEMO_PROGRAM[0]} {DEMO_PROGRAM[1]}" on {ms.CLIENT_ADDR} over IMAP', fn)
+
+
 def rel(p) -> str:
     s = str(p)
     r = str(REPO) + "/"
@@ -670,6 +711,7 @@ def cmd_run(args) -> int:
         if sb.stack is not None or sb.policyd is not None:
             if "setup" not in steps.failed:
                 run_report(sb, steps)
+                run_notify(sb, steps)
             section("Stopping")
             left = sb.stop()
             if left:

@@ -128,6 +128,9 @@ static void tlsgate_decide(struct tlsgate_passdb_module *mod,
 		.mode_field = mode_field(request),
 		.mech = dcompat_mech(request),
 		.session = request->fields.session_id,
+		.client_id = request->fields.client_id,
+		.remote_port = request->fields.remote_port,
+		.local_port = request->fields.local_port,
 		.now = ioloop_time,
 	};
 

@@ -19,6 +19,7 @@
 #include "decide.h"
 #include "errors.h"
 #include "event.h"
+#include "imapid.h"
 #include "names.h"
 #include "netaddr.h"
 #include "policy.h"
@@ -395,11 +396,27 @@ static enum tg_tls login_tls(struct tgdc *tg, int service,
 	return (enum tg_tls)tgdc_tls(service, req->secured);
 }
 
+/* The IMAP ID's name and version into the event. An ID that does not
+ * parse is no name: it is the client's text, and proves nothing anyway. */
+static void add_imap_id(struct tg_event *ev, struct tg_imapid *id,
+			const char *client_id)
+{
+	char why[128];
+	if (client_id == NULL ||
+	    tg_imapid_parse(client_id, strlen(client_id), id, why, sizeof(why)) < 0)
+		return;
+	if (id->has_name)
+		ev->value[TG_EV_IMAP_ID_NAME] = id->name;
+	if (id->has_version)
+		ev->value[TG_EV_IMAP_ID_VERSION] = id->version;
+}
+
 static void log_event(struct tgdc *tg, const struct tg_login *login,
 		      const struct tg_decision *d, const struct tgdc_request *req)
 {
 	struct tg_event ev;
 	struct tg_event_texts texts;
+	struct tg_imapid id;
 	char line[TG_EVENT_MAX_LINE];
 
 	tg_event_from_decision(&ev, &texts, d, login->user, login->service,
@@ -407,6 +424,8 @@ static void log_event(struct tgdc *tg, const struct tg_login *login,
 			       req->session);
 	if (req->login != NULL && strcmp(req->login, login->user) != 0)
 		ev.value[TG_EV_LOGIN] = req->login;
+	add_imap_id(&ev, &id, req->client_id);
+	tg_event_set_ports(&ev, &texts, req->remote_port, req->local_port);
 	if (tg_event_format(&ev, line, sizeof(line)) < 0)
 		return;
 	tg->log(tg->log_ctx, TGDC_LOG_INFO, line);

@@ -78,6 +78,12 @@ struct tgdc_request {
 	const char *mode_field;	/* tlsgate_mode extra field, NULL if none */
 	const char *mech;	/* SASL mechanism, NULL if none */
 	const char *session;	/* Dovecot session id, NULL if none */
+	/* The device, as it names itself, for the event line only (never
+	 * decided on): the IMAP ID text login passed (client_id, with
+	 * imap_id_retain = yes; NULL if none) and the connection's ports
+	 * (0: unknown). */
+	const char *client_id;
+	unsigned remote_port, local_port;
 	time_t now;
 };
 

@@ -12,10 +12,14 @@
 static const char *const field_names[TG_EV_COUNT] = {
 	"service", "user", "client", "tls", "verdict", "mode", "rule",
 	"exemption", "enforce_from", "mech", "session", "brownout", "login",
+	"imap_id_name", "imap_id_version", "helo", "client_name",
+	"reverse_client_name", "client_port", "server_port",
 };
 #define REQUIRED_FIELDS 7	/* service .. rule */
 /* strlen of field_names, so that parsing a key costs no strlen calls */
-static const size_t field_lens[TG_EV_COUNT] = { 7, 4, 6, 3, 7, 4, 4, 9, 12, 4, 7, 8, 5 };
+static const size_t field_lens[TG_EV_COUNT] = {
+	7, 4, 6, 3, 7, 4, 4, 9, 12, 4, 7, 8, 5, 12, 15, 4, 11, 19, 11, 11,
+};
 
 const char *tg_event_field_name(enum tg_event_field field)
 {
@@ -48,9 +52,9 @@ static void put(struct out *o, const char *s, size_t n)
 	o->used += n;
 }
 
-static void put_quoted(struct out *o, const char *v, size_t len)
+static void put_quoted(struct out *o, const char *v, size_t len, size_t max)
 {
-	size_t shown = len > TG_EVENT_MAX_VALUE ? TG_EVENT_MAX_VALUE : len;
+	size_t shown = len > max ? max : len;
 	put(o, "\"", 1);
 	for (size_t i = 0; i < shown; i++) {
 		unsigned char c = (unsigned char)v[i];
@@ -75,13 +79,14 @@ static void put_quoted(struct out *o, const char *v, size_t len)
 	put(o, "\"", 1);
 }
 
-/* Writes a value bare when it can be, in one pass over it. */
-static void put_value(struct out *o, const char *v)
+/* Writes a value bare when it can be, in one pass over it; values over
+ * max bytes are cut. */
+static void put_value(struct out *o, const char *v, size_t max)
 {
 	size_t i = 0;
 	char *dst = o->buf + o->used;
 	size_t room = o->full ? 0 : o->size - o->used - 1;
-	size_t limit = room < TG_EVENT_MAX_VALUE ? room : TG_EVENT_MAX_VALUE;
+	size_t limit = room < max ? room : max;
 
 	while (i < limit && plain[(unsigned char)v[i]]) {
 		dst[i] = v[i];
@@ -91,7 +96,7 @@ static void put_value(struct out *o, const char *v)
 		o->used += i;
 		return;
 	}
-	put_quoted(o, v, i + strlen(v + i));
+	put_quoted(o, v, i + strlen(v + i), max);
 }
 
 int tg_event_format(const struct tg_event *ev, char *buf, size_t size)
@@ -114,9 +119,11 @@ int tg_event_format(const struct tg_event *ev, char *buf, size_t size)
 		first = false;
 		put(&o, field_names[f], strlen(field_names[f]));
 		put(&o, "=", 1);
-		put_value(&o, v);
+		put_value(&o, v, tg_event_is_device_field((enum tg_event_field)f) ?
+				 TG_EVENT_MAX_DEVICE_VALUE : TG_EVENT_MAX_VALUE);
 	}
-	/* 13 fields of at most 4 * 256 + 20 bytes each always fit. */
+	/* 13 fields of at most 4 * 256 + 20 bytes and 7 device fields of at
+	 * most 4 * 96 + 26 bytes always fit (unit test "worst line"). */
 	buf[o.used] = '\0';
 	return o.full ? -1 : (int)o.used;
 }
@@ -150,6 +157,23 @@ void tg_event_from_decision(struct tg_event *ev, struct tg_event_texts *texts,
 	ev->value[TG_EV_SESSION] = session;
 	if (d->brownout && d->verdict == TG_VERDICT_REJECT)
 		ev->value[TG_EV_BROWNOUT] = "yes";
+}
+
+static const char *port_text(unsigned port, char *buf, size_t size)
+{
+	if (port == 0 || port > 65535)
+		return NULL;
+	snprintf(buf, size, "%u", port);
+	return buf;
+}
+
+void tg_event_set_ports(struct tg_event *ev, struct tg_event_texts *texts,
+			unsigned client_port, unsigned server_port)
+{
+	ev->value[TG_EV_CLIENT_PORT] = port_text(client_port, texts->client_port,
+						 sizeof(texts->client_port));
+	ev->value[TG_EV_SERVER_PORT] = port_text(server_port, texts->server_port,
+						 sizeof(texts->server_port));
 }
 
 static int hexval(char c)

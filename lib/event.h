@@ -7,11 +7,18 @@
  *            verdict=reject mode=require rule=/etc/tlsgate/policy.d/a.conf:3
  *            [exemption=FILE:LINE] [enforce_from=YYYY-MM-DD] [mech=PLAIN]
  *            [session=ID] [brownout=yes] [login=NAME]
+ *            [imap_id_name=..] [imap_id_version=..] [helo=..]
+ *            [client_name=..] [reverse_client_name=..] [client_port=N]
+ *            [server_port=N]
  *
  * (one line). A value that is empty or holds anything but printable ASCII
  * other than '"' and '\' is written in double quotes, with \" \\ and \xHH
  * escapes, so that no value can start a field, a line or a terminal
  * sequence. Values over TG_EVENT_MAX_VALUE bytes are cut and end in "...".
+ * The device fields (imap_id_name .. server_port) are what the client or
+ * its DNS says about itself: shown to people, never decided on; they are
+ * cut at TG_EVENT_MAX_DEVICE_VALUE bytes, so that a line with every field
+ * at its worst still fits TG_EVENT_MAX_LINE.
  * Readers ignore keys they do not know.
  */
 #ifndef TLSGATE_EVENT_H
@@ -24,6 +31,7 @@
 #define TG_EVENT_TAG "tlsgate: "
 #define TG_EVENT_MAX_VALUE 256
 #define TG_EVENT_MAX_LINE 16384
+#define TG_EVENT_MAX_DEVICE_VALUE 96
 
 enum tg_event_field {
 	TG_EV_SERVICE,
@@ -39,6 +47,14 @@ enum tg_event_field {
 	TG_EV_SESSION,
 	TG_EV_BROWNOUT,		/* "yes": refused in a brownout window */
 	TG_EV_LOGIN,		/* the name as typed, when not the account's */
+	/* The device, as it names itself (client-supplied, never decided on): */
+	TG_EV_IMAP_ID_NAME,	/* IMAP ID "name" (Dovecot, imap_id_retain) */
+	TG_EV_IMAP_ID_VERSION,	/* IMAP ID "version" */
+	TG_EV_HELO,		/* Postfix: helo_name (EHLO/HELO argument) */
+	TG_EV_CLIENT_NAME,	/* Postfix: client_name (verified DNS name) */
+	TG_EV_REVERSE_CLIENT_NAME, /* Postfix: reverse_client_name (PTR) */
+	TG_EV_CLIENT_PORT,	/* the client's TCP port */
+	TG_EV_SERVER_PORT,	/* the server port it connected to */
 	TG_EV_COUNT
 };
 
@@ -57,6 +73,8 @@ int tg_event_format(const struct tg_event *ev, char *buf, size_t size);
 /* Storage for the texts an event built from a decision points to. */
 struct tg_event_texts {
 	char client[TG_ADDR_STRLEN];
+	char client_port[8];
+	char server_port[8];
 	char rule[600];
 	char exemption[600];
 	char enforce_from[16];
@@ -69,6 +87,17 @@ void tg_event_from_decision(struct tg_event *ev, struct tg_event_texts *texts,
 			    enum tg_service service,
 			    const struct tg_addr *client, enum tg_tls tls,
 			    const char *mech, const char *session);
+
+/* Sets client_port / server_port from port numbers (0: unknown, not
+ * written), with their text in texts. */
+void tg_event_set_ports(struct tg_event *ev, struct tg_event_texts *texts,
+			unsigned client_port, unsigned server_port);
+
+/* Whether a field is one of the device fields (cut shorter, see above). */
+static inline int tg_event_is_device_field(enum tg_event_field field)
+{
+	return field >= TG_EV_IMAP_ID_NAME && field < TG_EV_COUNT;
+}
 
 /* A parsed line: values point into `storage` (unescaped, NUL-terminated). */
 struct tg_event_parsed {

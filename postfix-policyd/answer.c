@@ -78,6 +78,41 @@ void pd_answer_userdb_failure(enum tg_failure failure, struct pd_answer *out)
 		set_reply(out, "451 4.7.0", "account database not available, try again later");
 }
 
+/* A port attribute's number, 0 when absent or not a port. */
+static unsigned port_of(const struct pd_request *req, enum pd_attr attr)
+{
+	unsigned port = 0;
+	if (req->len[attr] == 0 || req->len[attr] > 5)
+		return 0;
+	for (size_t i = 0; i < req->len[attr]; i++) {
+		char c = req->value[attr][i];
+		if (c < '0' || c > '9')
+			return 0;
+		port = port * 10 + (unsigned)(c - '0');
+	}
+	return port <= 65535 ? port : 0;
+}
+
+/* A name attribute for the event: absent, empty and Postfix's "unknown"
+ * are no name. */
+static const char *name_of(const struct pd_request *req, enum pd_attr attr)
+{
+	if (req->len[attr] == 0 || strcmp(req->value[attr], "unknown") == 0)
+		return NULL;
+	return req->value[attr];
+}
+
+/* What the client and its DNS say it is (never decided on). */
+static void add_device(struct tg_event *ev, struct tg_event_texts *texts,
+		       const struct pd_request *req)
+{
+	ev->value[TG_EV_HELO] = name_of(req, PD_ATTR_HELO_NAME);
+	ev->value[TG_EV_CLIENT_NAME] = name_of(req, PD_ATTR_CLIENT_NAME);
+	ev->value[TG_EV_REVERSE_CLIENT_NAME] = name_of(req, PD_ATTR_REVERSE_CLIENT_NAME);
+	tg_event_set_ports(ev, texts, port_of(req, PD_ATTR_CLIENT_PORT),
+			   port_of(req, PD_ATTR_SERVER_PORT));
+}
+
 int pd_answer_mode(const struct pd_request *req, const struct tg_policy *policy,
 		   const struct pd_answer_config *cfg, int32_t today, int64_t now,
 		   int mode_override, struct pd_answer *out, char *why, size_t whylen)
@@ -149,6 +184,7 @@ int pd_answer_mode(const struct pd_request *req, const struct tg_policy *policy,
 				      req->value[PD_ATTR_INSTANCE] : NULL;
 		tg_event_from_decision(&ev, &texts, &d, user, TG_SERVICE_SMTP,
 				       clientp, login.tls, mech, session);
+		add_device(&ev, &texts, req);
 		out->has_event = tg_event_format(&ev, out->event, sizeof(out->event)) >= 0;
 	}
 	return 0;

@@ -16,6 +16,8 @@ static const struct {
 	NAME("request"), NAME("protocol_state"), NAME("client_address"),
 	NAME("instance"), NAME("sender"), NAME("sasl_method"),
 	NAME("sasl_username"), NAME("encryption_protocol"),
+	NAME("helo_name"), NAME("client_name"), NAME("reverse_client_name"),
+	NAME("client_port"), NAME("server_port"),
 };
 
 const char *pd_attr_name(enum pd_attr attr)

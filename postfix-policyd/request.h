@@ -46,6 +46,12 @@ enum pd_attr {
 	PD_ATTR_SASL_METHOD,
 	PD_ATTR_SASL_USERNAME,
 	PD_ATTR_ENCRYPTION_PROTOCOL,	/* empty: plaintext */
+	/* The device, as it and its DNS name it: for the event only. */
+	PD_ATTR_HELO_NAME,
+	PD_ATTR_CLIENT_NAME,
+	PD_ATTR_REVERSE_CLIENT_NAME,
+	PD_ATTR_CLIENT_PORT,
+	PD_ATTR_SERVER_PORT,
 	PD_ATTR_COUNT
 };
 

@@ -34,7 +34,7 @@ endif
 DOVECOT24_PREFIX ?= /var/cache/tlsgate/dovecot-2.4.4
 DOVECOT24_CONFIG := $(DOVECOT24_PREFIX)/lib/dovecot/dovecot-config
 DOVECOT24_TESTS ?= test_dovecot_passdb.py test_dovecot_failure.py test_hostile_dovecot.py \
-	test_dovecot_mechanisms.py \
+	test_dovecot_mechanisms.py test_devices.py \
 	test_report_e2e.py test_install_demo.py::test_demo_scenario_passes_and_leaves_no_process
 DOVECOT24_MISSING := e2e-dovecot24: skipped: no Dovecot 2.4 at $(DOVECOT24_PREFIX) \
 	(tests/dovecot24-setup builds it from ../shared/vendor/dovecot-2.4.4.tar.xz)

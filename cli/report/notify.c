@@ -40,6 +40,7 @@
 #include "cli.h"
 #include "date.h"
 #include "mime.h"
+#include "origin.h"
 #include "outfmt.h"
 #include "recipients.h"
 #include "report.h"
@@ -67,12 +68,14 @@ enum placeholder {
 	PH_ACCOUNT, PH_DOMAIN, PH_SERVICES, PH_CLIENTS, PH_FIRST_SEEN, PH_LAST_SEEN,
 	PH_COUNT, PH_SEEN, PH_ENFORCE_FROM, PH_FROM, PH_ENFORCED,
 	PH_IMAP, PH_POP3, PH_SMTP, PH_SUBMISSION, PH_SIEVE,
+	PH_DEVICES, PH_NAMED,
 	PH_COUNT_ALL
 };
 static const char *const placeholder_names[PH_COUNT_ALL] = {
 	"account", "domain", "services", "clients", "first_seen", "last_seen",
 	"count", "seen", "enforce_from", "from", "enforced",
 	"imap", "pop3", "smtp", "submission", "sieve",
+	"devices", "named",
 };
 
 static int placeholder_find(const char *s, size_t len)
@@ -600,6 +603,7 @@ struct notice_values {
 	const char *v[PH_COUNT_ALL];
 	char services[80], clients[1024], first[32], last[32], count[16], enforce[16];
 	struct mime_buf seen;
+	struct mime_buf devices;
 };
 
 static void upper_services(uint8_t mask, char *buf, size_t size)
@@ -619,11 +623,82 @@ static void upper_services(uint8_t mask, char *buf, size_t size)
 	snprintf(buf, size, "%s", tmp);
 }
 
+static bool first_device_of_client(const struct tally_account *a,
+				   const struct tally_device *d)
+{
+	for (const struct tally_device *e = a->devices; e != d; e = e->next)
+		if (e->client == d->client)
+			return false;
+	return true;
+}
+
+/* A device's own name for a mail body: valid UTF-8 kept; control
+ * characters (C0, DEL, C1), bidirectional formatting characters and
+ * broken bytes dropped or replaced by '?'; cut at max bytes with "...".
+ * The text is the device's claim, so it is shown in quotes, and never
+ * put in a header. Returns buf. */
+static char *device_text(const char *s, size_t max, char *buf, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, len = strlen(s);
+	for (size_t i = 0; i < len && n + 4 < size;) {
+		size_t cl = outfmt_utf8_len(p + i, len - i), bn;
+		if (cl == 0) {
+			buf[n++] = '?';
+			i++;
+			continue;
+		}
+		bool control = p[i] < 0x20 || p[i] == 0x7f ||
+			       (p[i] == 0xc2 && p[i + 1] < 0xa0);
+		if (!control && !origin_is_bidi(s + i, len - i, &bn)) {
+			if (n + cl > max) {
+				memcpy(buf + n, "...", 3);
+				n += 3;
+				break;
+			}
+			memcpy(buf + n, s + i, cl);
+			n += cl;
+		}
+		i += cl;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* One line of {{devices}}: "  - PROTOCOLS  ADDRESS  \"PROGRAM\" | EHLO NAME
+ * | -  LAST-TIME". */
+static void device_line(const struct tally_device *d, struct mime_buf *out)
+{
+	char svc[80], addr[64], name[2 * TALLY_DEVICE_TEXT + 8], who[3 * TALLY_DEVICE_TEXT + 32];
+	char last[32], line[512];
+	upper_services(d->services, svc, sizeof(svc));
+	outfmt_text(d->client, 50, addr, sizeof(addr));
+	if (d->software != NULL && d->helo != NULL) {
+		char helo[2 * TALLY_DEVICE_TEXT + 8];
+		snprintf(who, sizeof(who), "\"%s\", EHLO %s",
+			 device_text(d->software, 48, name, sizeof(name)),
+			 device_text(d->helo, 48, helo, sizeof(helo)));
+	} else if (d->software != NULL) {
+		snprintf(who, sizeof(who), "\"%s\"", device_text(d->software, 48, name, sizeof(name)));
+	} else if (d->helo != NULL) {
+		snprintf(who, sizeof(who), "EHLO %s", device_text(d->helo, 48, name, sizeof(name)));
+	} else {
+		snprintf(who, sizeof(who), "-");
+	}
+	snprintf(line, sizeof(line), "  - %-12s %-15s %-30s %s\n", svc, addr, who,
+		 outfmt_time_text(d->last, last, sizeof(last)));
+	mime_buf_adds(out, line);
+	/* Per-program advice (how to switch this program to TLS) belongs
+	 * right after its line, indented, chosen by d->software / d->helo. */
+}
+
 static void notice_values_fill(struct notice_values *nv, const struct tally_account *a,
 			       const char *from)
 {
 	memset(nv->v, 0, sizeof(nv->v));
 	mime_buf_init(&nv->seen);
+	mime_buf_init(&nv->devices);
+	bool named = false;
 	nv->v[PH_ACCOUNT] = a->name;
 	nv->v[PH_DOMAIN] = a->domain->name;
 	upper_services(a->services_plain, nv->services, sizeof(nv->services));
@@ -633,15 +708,21 @@ static void notice_values_fill(struct notice_values *nv, const struct tally_acco
 	for (const struct tally_device *d = a->devices; d; d = d->next) {
 		char addr[64], svc[80], last[32], line[256];
 		outfmt_text(d->client, 50, addr, sizeof(addr));
-		int w = snprintf(nv->clients + used, sizeof(nv->clients) - used, "%s%s",
-				 used ? ", " : "", addr);
+		/* {{clients}} names each address once, however many devices */
+		int w = first_device_of_client(a, d) ?
+			snprintf(nv->clients + used, sizeof(nv->clients) - used, "%s%s",
+				 used ? ", " : "", addr) : 0;
 		if (w > 0 && (size_t)w < sizeof(nv->clients) - used)
 			used += (size_t)w;
 		upper_services(d->services, svc, sizeof(svc));
 		snprintf(line, sizeof(line), "  - %-12s %-39s %s\n", svc, addr,
 			 outfmt_time_text(d->last, last, sizeof(last)));
 		mime_buf_adds(&nv->seen, line);
+		device_line(d, &nv->devices);
+		named |= d->software != NULL || d->helo != NULL;
 	}
+	nv->v[PH_DEVICES] = nv->devices.data ? nv->devices.data : "";
+	nv->v[PH_NAMED] = named ? "yes" : "";
 	nv->v[PH_CLIENTS] = nv->clients;
 	nv->v[PH_SEEN] = nv->seen.data ? nv->seen.data : "";
 	nv->v[PH_FIRST_SEEN] = outfmt_time_text(a->first_plain, nv->first, sizeof(nv->first));
@@ -719,6 +800,7 @@ out:
 	mime_buf_free(&subject);
 	mime_buf_free(&body);
 	mime_buf_free(&nv.seen);
+	mime_buf_free(&nv.devices);
 	return r;
 }
 

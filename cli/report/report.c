@@ -355,6 +355,29 @@ static void table_init(struct table *tb, size_t ncols, const char *const *head,
 	table_add(tb, head);
 }
 
+/* ---- devices ---- */
+
+/* Whether d is the first device of its account with d's address (the
+ * address lists name each address once). */
+static bool first_of_client(const struct tally_account *a, const struct tally_device *d)
+{
+	for (const struct tally_device *e = a->devices; e != d; e = e->next)
+		if (e->client == d->client)
+			return false;
+	return true;
+}
+
+/* The device part of a label: "PROGRAM" from IMAP ID, "" if none. */
+static const char *device_program(const struct tally_device *d)
+{
+	return d->software != NULL ? d->software : "";
+}
+
+static const char *device_helo(const struct tally_device *d)
+{
+	return d->helo != NULL ? d->helo : "";
+}
+
 /* cells are copied as safe terminal text */
 static int table_add(struct table *tb, const char *const *cells)
 {
@@ -544,6 +567,48 @@ static int print_brownout_text(struct report_data *data, struct tally_domain **d
 	return 0;
 }
 
+/* One line per plaintext device of each account: the address, the
+ * program it named (IMAP ID) and its EHLO name, with count and first and
+ * last use; devices past the per-account limit counted. */
+static int print_devices_text(struct tally_account **accs, size_t na, FILE *out)
+{
+	static const char *const head[] = { "ACCOUNT", "CLIENT", "PROGRAM (IMAP ID)", "EHLO",
+		"SERVICES", "COUNT", "FIRST", "LAST" };
+	struct table tb;
+	size_t devices = 0;
+	table_init(&tb, 8, head, "lllllrll");
+	for (size_t i = 0; i < na; i++) {
+		struct tally_account *a = accs[i];
+		for (struct tally_device *d = a->devices; d; d = d->next) {
+			char svc[64], cnt[16], first[32], last[32];
+			snprintf(cnt, sizeof(cnt), "%u", d->count);
+			const char *row[] = { a->name, d->client, device_program(d), device_helo(d),
+				outfmt_services(d->services, svc, sizeof(svc)), cnt,
+				outfmt_time_text(d->first, first, sizeof(first)),
+				outfmt_time_text(d->last, last, sizeof(last)) };
+			if (table_add(&tb, row) < 0) {
+				table_free(&tb);
+				return -1;
+			}
+			devices++;
+		}
+		if (a->devices_dropped) {
+			char more[48];
+			snprintf(more, sizeof(more), "+%u more", a->devices_dropped);
+			const char *row[] = { a->name, more, "", "", "", "", "", "" };
+			if (table_add(&tb, row) < 0) {
+				table_free(&tb);
+				return -1;
+			}
+		}
+	}
+	fprintf(out, "\nPLAINTEXT DEVICES (%zu; at most %d per account, names as the devices give them)\n",
+		devices, TALLY_MAX_DEVICES);
+	table_print(&tb, out);
+	table_free(&tb);
+	return 0;
+}
+
 static int print_text(struct report_data *data, FILE *out)
 {
 	size_t nd, na, ne;
@@ -588,6 +653,8 @@ static int print_text(struct report_data *data, FILE *out)
 			size_t used = 0;
 			clients[0] = '\0';
 			for (struct tally_device *d = a->devices; d; d = d->next) {
+				if (!first_of_client(a, d))
+					continue;
 				int w = snprintf(clients + used, sizeof(clients) - used, "%s%s",
 						 used ? "," : "", d->client);
 				if (w < 0 || (size_t)w >= sizeof(clients) - used)
@@ -611,6 +678,10 @@ static int print_text(struct report_data *data, FILE *out)
 		}
 		table_print(&tb, out);
 		table_free(&tb);
+		if (print_devices_text(accs, na, out) < 0) {
+			rows_free(doms, accs, ex);
+			return -1;
+		}
 	}
 
 	if (print_brownout_text(data, doms, nd, out) < 0) {
@@ -672,13 +743,14 @@ static int print_would_break(struct report_data *data, FILE *out, int format)
 	if (accs == NULL)
 		return -1;
 	struct table tb;
-	static const char *const head[] = { "ACCOUNT", "CLIENT", "SERVICES", "COUNT", "LAST" };
+	static const char *const head[] = { "ACCOUNT", "CLIENT", "SERVICES", "COUNT", "LAST",
+		"PROGRAM (IMAP ID)", "EHLO" };
 	if (format == 'j')
 		fputs("[", out);
 	else if (format == 'c')
-		fputs("account,client,services,count,last\n", out);
+		fputs("account,client,services,count,last,program,helo\n", out);
 	else {
-		table_init(&tb, 5, head, "lllrl");
+		table_init(&tb, 7, head, "lllrlll");
 	}
 	bool first = true;
 	size_t accounts = 0;
@@ -701,6 +773,10 @@ static int print_would_break(struct report_data *data, FILE *out, int format)
 				outfmt_json_string(out, d->client);
 				fprintf(out, ",\"services\":\"%s\",\"count\":%u,\"last\":", svc, d->count);
 				outfmt_json_string(out, outfmt_time_iso(d->last, last, sizeof(last)));
+				fputs(",\"program\":", out);
+				outfmt_json_string(out, device_program(d));
+				fputs(",\"helo\":", out);
+				outfmt_json_string(out, device_helo(d));
 				fputs("}", out);
 			} else if (format == 'c') {
 				outfmt_csv_field(out, a->name);
@@ -708,10 +784,15 @@ static int print_would_break(struct report_data *data, FILE *out, int format)
 				outfmt_csv_field(out, d->client);
 				fprintf(out, ",\"%s\",%u,", svc, d->count);
 				outfmt_csv_field(out, outfmt_time_iso(d->last, last, sizeof(last)));
+				putc(',', out);
+				outfmt_csv_field(out, device_program(d));
+				putc(',', out);
+				outfmt_csv_field(out, device_helo(d));
 				putc('\n', out);
 			} else {
 				const char *row[] = { a->name, d->client, svc, cnt,
-					outfmt_time_text(d->last, last, sizeof(last)) };
+					outfmt_time_text(d->last, last, sizeof(last)),
+					device_program(d), device_helo(d) };
 				table_add(&tb, row);
 			}
 			first = false;
@@ -886,6 +967,8 @@ static int print_json(struct report_data *data, FILE *out)
 			json_kv_str(out, "first", outfmt_time_iso(d->first, tb1, sizeof(tb1)), true);
 			json_kv_str(out, "last", outfmt_time_iso(d->last, tb1, sizeof(tb1)), true);
 			json_kv_str(out, "exemption", d->exemption ? d->exemption : "", true);
+			json_kv_str(out, "program", device_program(d), true);
+			json_kv_str(out, "helo", device_helo(d), true);
 			fputs("}", out);
 		}
 		fputs("]}", out);
@@ -927,6 +1010,32 @@ static void print_brownout_csv(const struct tally_account *a, FILE *out)
 	outfmt_csv_field(out, outfmt_time_iso(brownout_after_time(a), t1, sizeof(t1)));
 }
 
+/* "LABEL: N, FIRST - LAST; ..." of an account's devices, one field. */
+static int csv_devices(FILE *out, const struct tally_account *a)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *m = open_memstream(&text, &size);
+	if (m == NULL)
+		return -1;
+	for (const struct tally_device *d = a->devices; d; d = d->next) {
+		char label[3 * TALLY_DEVICE_TEXT + TG_EVENT_MAX_VALUE], t1[40], t2[40];
+		fprintf(m, "%s%s: %u, %s - %s", d == a->devices ? "" : "; ",
+			tally_device_label(d, label, sizeof(label)), d->count,
+			outfmt_time_iso(d->first, t1, sizeof(t1)),
+			outfmt_time_iso(d->last, t2, sizeof(t2)));
+	}
+	if (a->devices_dropped)
+		fprintf(m, "%s+%u more", a->devices ? "; " : "", a->devices_dropped);
+	if (fclose(m) != 0) {
+		free(text);
+		return -1;
+	}
+	outfmt_csv_field(out, text);
+	free(text);
+	return 0;
+}
+
 static int print_csv(struct report_data *data, FILE *out)
 {
 	size_t na;
@@ -936,7 +1045,7 @@ static int print_csv(struct report_data *data, FILE *out)
 	fputs("account,domain,plaintext_services,clients,first_plaintext,last_plaintext,"
 	      "plaintext_events,tls_events,exempt_hits,audits,rejections,would_break,"
 	      "credentials_exposed,enforce_from,exemption,brownout_refusals,"
-	      "last_brownout_refusal,after_brownout,after_brownout_time\n", out);
+	      "last_brownout_refusal,after_brownout,after_brownout_time,devices\n", out);
 	for (size_t i = 0; i < na; i++) {
 		struct tally_account *a = accs[i];
 		char svc[64], t1[40], enf[16];
@@ -948,6 +1057,8 @@ static int print_csv(struct report_data *data, FILE *out)
 		size_t used = 0;
 		clients[0] = '\0';
 		for (struct tally_device *d = a->devices; d; d = d->next) {
+			if (!first_of_client(a, d))
+				continue;
 			int w = snprintf(clients + used, sizeof(clients) - used, "%s%s",
 					 used ? " " : "", d->client);
 			if (w < 0 || (size_t)w >= sizeof(clients) - used)
@@ -966,6 +1077,11 @@ static int print_csv(struct report_data *data, FILE *out)
 		putc(',', out);
 		outfmt_csv_field(out, a->exemption ? a->exemption : "");
 		print_brownout_csv(a, out);
+		putc(',', out);
+		if (csv_devices(out, a) < 0) {
+			free(accs);
+			return -1;
+		}
 		putc('\n', out);
 	}
 	free(accs);
@@ -1118,7 +1234,7 @@ static int print_html(struct report_data *data, FILE *out)
 	fputs("</table>\n", out);
 
 	fprintf(out, "<h2>Accounts seen in plaintext (%zu)</h2>\n", na);
-	fputs("<table><tr><th>Account</th><th>Services</th><th>Clients</th><th>First</th>"
+	fputs("<table><tr><th>Account</th><th>Services</th><th>Devices (address, program, EHLO name: logins, first &ndash; last)</th><th>First</th>"
 	      "<th>Last</th><th>Plaintext</th><th>Exempt</th><th>Audit</th><th>Rejected</th>"
 	      "<th>Would break</th><th>Enforced from</th><th>Exemption</th></tr>\n", out);
 	for (size_t i = 0; i < na; i++) {
@@ -1129,9 +1245,14 @@ static int print_html(struct report_data *data, FILE *out)
 		html_td(out, outfmt_services(a->services_plain, svc, sizeof(svc)));
 		fputs("<td>", out);
 		for (struct tally_device *d = a->devices; d; d = d->next) {
+			char label[3 * TALLY_DEVICE_TEXT + TG_EVENT_MAX_VALUE], d1[32], d2[32];
 			if (d != a->devices)
 				fputs("<br>", out);
-			outfmt_html(out, d->client);
+			outfmt_html(out, tally_device_label(d, label, sizeof(label)));
+			fprintf(out, " &ndash; %u&times;, ", d->count);
+			outfmt_html(out, outfmt_time_text(d->first, d1, sizeof(d1)));
+			fputs(" &ndash; ", out);
+			outfmt_html(out, outfmt_time_text(d->last, d2, sizeof(d2)));
 		}
 		if (a->devices_dropped)
 			fprintf(out, "<br>+%u more", a->devices_dropped);

@@ -309,12 +309,67 @@ static bool cleartext_mech(const struct tg_event *ev)
 			     tg_ascii_caseeq(m, n, "LOGIN", 5));
 }
 
+/* What a device calls itself, cut to TALLY_DEVICE_TEXT bytes on a UTF-8
+ * boundary (so that a cut never leaves half a character). */
+struct device_names {
+	char software[TALLY_DEVICE_TEXT + 1];
+	char helo[TALLY_DEVICE_TEXT + 1];
+	size_t software_len, helo_len;
+};
+
+static size_t cut_text(char *dst, size_t room, const char *src, size_t len)
+{
+	len = strnlen(src, len);	/* a NUL (\x00 in a log line) ends it */
+	size_t n = len < room ? len : room;
+	if (n < len)
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return n;
+}
+
+static void device_names_of(const struct tg_event *ev, struct device_names *dn)
+{
+	dn->software_len = dn->helo_len = 0;
+	dn->software[0] = dn->helo[0] = '\0';
+	/* "NAME VERSION"; a version without a name is "? VERSION" */
+	const char *name = ev->value[TG_EV_IMAP_ID_NAME];
+	const char *version = ev->value[TG_EV_IMAP_ID_VERSION];
+	if (name != NULL || version != NULL) {
+		char both[2 * TALLY_DEVICE_TEXT + 2];
+		size_t n = cut_text(both, TALLY_DEVICE_TEXT, name ? name : "?",
+				    name ? ev->len[TG_EV_IMAP_ID_NAME] : 1);
+		if (version != NULL) {
+			both[n++] = ' ';
+			n += cut_text(both + n, TALLY_DEVICE_TEXT, version,
+				      ev->len[TG_EV_IMAP_ID_VERSION]);
+		}
+		dn->software_len = cut_text(dn->software, TALLY_DEVICE_TEXT, both, n);
+	}
+	if (ev->value[TG_EV_HELO] != NULL)
+		dn->helo_len = cut_text(dn->helo, TALLY_DEVICE_TEXT, ev->value[TG_EV_HELO],
+					ev->len[TG_EV_HELO]);
+}
+
+static bool same_text(const char *kept, const char *s, size_t len)
+{
+	if (len == 0)
+		return kept == NULL;
+	return kept != NULL && strlen(kept) == len && memcmp(kept, s, len) == 0;
+}
+
+/* The account's device for this client and these names; a new one is
+ * made (and its texts interned) only while there is room, so that a
+ * flood of made-up names costs no memory past the limit. */
 static struct tally_device *device_get(struct tally *t, struct tally_account *a,
-				       const char *client)
+				       const char *client, const struct device_names *dn)
 {
 	struct tally_device *d;
 	for (d = a->devices; d != NULL; d = d->next)
-		if (d->client == client)
+		if (d->client == client &&
+		    same_text(d->software, dn->software, dn->software_len) &&
+		    same_text(d->helo, dn->helo, dn->helo_len))
 			return d;
 	if (a->device_count >= TALLY_MAX_DEVICES) {
 		a->devices_dropped++;
@@ -325,6 +380,11 @@ static struct tally_device *device_get(struct tally *t, struct tally_account *a,
 		return NULL;
 	memset(d, 0, sizeof(*d));
 	d->client = client;
+	if (dn->software_len > 0 &&
+	    (d->software = intern(t, dn->software, dn->software_len)) == NULL)
+		return NULL;
+	if (dn->helo_len > 0 && (d->helo = intern(t, dn->helo, dn->helo_len)) == NULL)
+		return NULL;
 	d->first = d->last = TALLY_NO_TIME;
 	/* keep the order of first use */
 	struct tally_device **tail = &a->devices;
@@ -403,6 +463,19 @@ static void brownout_settle(struct tally_account *a)
 		if (b->first_tls_after == TALLY_NO_TIME)
 			b->first_tls_after = a->last_tls;
 	}
+}
+
+char *tally_device_label(const struct tally_device *d, char *buf, size_t size)
+{
+	if (d->software != NULL && d->helo != NULL)
+		snprintf(buf, size, "%s (%s, EHLO %s)", d->client, d->software, d->helo);
+	else if (d->software != NULL)
+		snprintf(buf, size, "%s (%s)", d->client, d->software);
+	else if (d->helo != NULL)
+		snprintf(buf, size, "%s (EHLO %s)", d->client, d->helo);
+	else
+		snprintf(buf, size, "%s", d->client);
+	return buf;
 }
 
 int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
@@ -502,7 +575,9 @@ int tally_add_event(struct tally *t, struct tg_event *ev, int64_t when,
 		   (a->last_plain_unrefused == TALLY_NO_TIME || when > a->last_plain_unrefused)) {
 		a->last_plain_unrefused = when;
 	}
-	struct tally_device *d = device_get(t, a, client);
+	struct device_names dn;
+	device_names_of(ev, &dn);
+	struct tally_device *d = device_get(t, a, client, &dn);
 	if (d == NULL)
 		return a->devices_dropped ? 0 : -1;
 	d->services |= (uint8_t)(1u << service);

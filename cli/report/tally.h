@@ -3,7 +3,8 @@
  * report` and `tlsgate notify`.
  *
  * Memory grows with the number of accounts, the plaintext devices (client
- * address) of each (at most TALLY_MAX_DEVICES kept, the rest counted) and
+ * address, program named in IMAP ID, EHLO name) of each (at most
+ * TALLY_MAX_DEVICES kept, the rest counted in devices_dropped) and
  * the distinct strings (addresses, rule references), never with the
  * number of lines: every string is interned once, accounts are found by a
  * hash table keyed by the account name, lower-cased (ASCII) as the policy
@@ -52,10 +53,16 @@
 #define TALLY_RECENT 4
 #define TALLY_NO_TIME INT64_MIN
 
-/* One client address an account used in plaintext. */
+/* One device an account used in plaintext: a client address together
+ * with the program it named (IMAP ID name and version) and its EHLO name,
+ * as the events' device fields give them (client-supplied: shown, never
+ * decided on). At most TALLY_DEVICE_TEXT bytes of each are kept. */
+#define TALLY_DEVICE_TEXT 64
 struct tally_device {
 	struct tally_device *next;
 	const char *client;		/* interned; "unknown" when not known */
+	const char *software;		/* interned "NAME VERSION", or NULL */
+	const char *helo;		/* interned EHLO name, or NULL */
 	uint8_t services;		/* plaintext services, 1 << tg_service */
 	uint8_t nonexempt_services;	/* ... seen with a verdict other than exempt */
 	uint8_t break_services;		/* would break if enforced (after finish) */
@@ -196,6 +203,10 @@ struct tally_account **tally_brownout_accounts(struct tally *t, size_t *count);
 struct tally_domain **tally_domains(struct tally *t, size_t *count);
 struct tally_exemption_use *tally_exemption_find(struct tally *t, const char *ref);
 struct tally_exemption_use **tally_exemptions(struct tally *t, size_t *count);
+
+/* "ADDRESS (PROGRAM, EHLO NAME)", "ADDRESS (PROGRAM)", ... or the address
+ * alone, as raw text (the caller's writer escapes it). Returns buf. */
+char *tally_device_label(const struct tally_device *d, char *buf, size_t size);
 
 /* Lower-case domain of an account name, "" when it has no '@'. */
 const char *tally_domain_of(const char *name, size_t len, size_t *dlen);

@@ -168,6 +168,62 @@ static void test_from_decision(void **state)
 		"mode=off rule=default session=s1");
 }
 
+/* The device fields come after login=, in the table's order, cut at
+ * TG_EVENT_MAX_DEVICE_VALUE bytes and escaped like every value. */
+static void test_device_fields(void **state)
+{
+	struct tg_event ev = { 0 };
+	struct tg_event_texts texts;
+	struct tg_event_parsed parsed;
+	char buf[TG_EVENT_MAX_LINE];
+	ev.value[TG_EV_SERVICE] = "imap";
+	ev.value[TG_EV_USER] = "a@example.com";
+	ev.value[TG_EV_CLIENT] = "192.0.2.7";
+	ev.value[TG_EV_TLS] = "none";
+	ev.value[TG_EV_VERDICT] = "audit";
+	ev.value[TG_EV_MODE] = "audit";
+	ev.value[TG_EV_RULE] = "default";
+	ev.value[TG_EV_LOGIN] = "a";
+	ev.value[TG_EV_IMAP_ID_NAME] = "scanner \"x\" tlsgate: service=imap";
+	ev.value[TG_EV_IMAP_ID_VERSION] = "1.0";
+	ev.value[TG_EV_HELO] = "pc17.lan";
+	tg_event_set_ports(&ev, &texts, 40123, 0);
+	int n = tg_event_format(&ev, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, " login=a imap_id_name=\"scanner \\\"x\\\" tlsgate: service=imap\" "
+				    "imap_id_version=1.0 helo=pc17.lan client_port=40123"));
+	assert_null(strstr(buf, "server_port"));
+	assert_int_equal(tg_event_parse(buf, (size_t)n, &parsed), 0);
+	assert_string_equal(parsed.ev.value[TG_EV_IMAP_ID_NAME], "scanner \"x\" tlsgate: service=imap");
+	assert_string_equal(parsed.ev.value[TG_EV_CLIENT_PORT], "40123");
+	assert_string_equal(parsed.ev.value[TG_EV_SERVICE], "imap");
+
+	char big[1000];
+	memset(big, 'h', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ev.value[TG_EV_HELO] = big;
+	n = tg_event_format(&ev, buf, sizeof(buf));
+	assert_int_equal(tg_event_parse(buf, (size_t)n, &parsed), 0);
+	assert_int_equal(parsed.ev.len[TG_EV_HELO], TG_EVENT_MAX_DEVICE_VALUE + 3);
+}
+
+/* Every field present, every value at its worst (all bytes escaped, over
+ * the cut): the line is still written. */
+static void test_worst_line(void **state)
+{
+	struct tg_event ev = { 0 };
+	struct tg_event_parsed parsed;
+	static char worst[4096], buf[TG_EVENT_MAX_LINE];
+	memset(worst, '\x01', sizeof(worst) - 1);
+	for (int f = 0; f < TG_EV_COUNT; f++)
+		ev.value[f] = worst;
+	int n = tg_event_format(&ev, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(tg_event_parse(buf, (size_t)n, &parsed), 0);
+	for (int f = 0; f < TG_EV_COUNT; f++)
+		assert_non_null(parsed.ev.value[f]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +233,8 @@ int main(void)
 		cmocka_unit_test(test_parse_prefixes),
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_from_decision),
+		cmocka_unit_test(test_device_fields),
+		cmocka_unit_test(test_worst_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

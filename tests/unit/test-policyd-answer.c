@@ -217,6 +217,53 @@ static void test_session_and_mech(void **state)
 	free(a);
 }
 
+/* helo_name, client_name, reverse_client_name and the ports go to the
+ * event after everything else; "unknown" and junk ports are left out. */
+static void test_device_fields(void **state)
+{
+	static const struct {
+		const char *helo, *name, *rname, *cport, *sport;
+		const char *want;	/* in the event; NULL: no device field */
+	} device_rows[] = {
+		{ "pc17.lan", "mail.example.net", "mail.example.net", "40123", "587",
+		  " helo=pc17.lan client_name=mail.example.net "
+		  "reverse_client_name=mail.example.net client_port=40123 server_port=587" },
+		{ "[192.0.2.7]", "unknown", "unknown", "0", "99999",
+		  "session=s helo=[192.0.2.7]" },
+		{ "evil\x1b]0;x\x07 tlsgate: service=imap", NULL, NULL, "12a", NULL,
+		  " helo=\"evil\\x1b]0;x\\x07 tlsgate: service=imap\"" },
+		{ "", "", "", "", "", NULL },
+	};
+	(void)state;
+	struct pd_answer *a = malloc(sizeof(*a));
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(device_rows) / sizeof(device_rows[0]); i++) {
+		struct pd_request *req = new_request();
+		struct pd_answer_config cfg = { .message = "m", .log_tls = true };
+		char why[256];
+		set_attr(req, PD_ATTR_REQUEST, "smtpd_access_policy");
+		set_attr(req, PD_ATTR_SASL_USERNAME, "alice@example.com");
+		set_attr(req, PD_ATTR_INSTANCE, "s");
+		set_attr(req, PD_ATTR_CLIENT_ADDRESS, "192.0.2.7");
+		set_attr(req, PD_ATTR_HELO_NAME, device_rows[i].helo);
+		set_attr(req, PD_ATTR_CLIENT_NAME, device_rows[i].name);
+		set_attr(req, PD_ATTR_REVERSE_CLIENT_NAME, device_rows[i].rname);
+		set_attr(req, PD_ATTR_CLIENT_PORT, device_rows[i].cport);
+		set_attr(req, PD_ATTR_SERVER_PORT, device_rows[i].sport);
+		assert_int_equal(pd_answer(req, policy, &cfg, 20261129, 0, a, why, sizeof(why)), 0);
+		assert_true(a->has_event);
+		if (device_rows[i].want == NULL ? strstr(a->event, "session=s") == NULL ||
+					   strstr(a->event, "session=s ") != NULL
+					 : strstr(a->event, device_rows[i].want) == NULL)
+			fail_msg("row %zu: event \"%s\"", i, a->event);
+		if (strstr(a->event, "unknown") != NULL || strstr(a->event, "port=0") != NULL ||
+		    strstr(a->event, "99999") != NULL || strstr(a->event, "12a") != NULL)
+			fail_msg("row %zu: event \"%s\"", i, a->event);
+		free(req);
+	}
+	free(a);
+}
+
 static const struct bad_row {
 	const char *request;	/* NULL: absent */
 	const char *why;
@@ -276,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_session_and_mech),
 		cmocka_unit_test(test_not_a_policy_request),
 		cmocka_unit_test(test_tls_of),
+		cmocka_unit_test(test_device_fields),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

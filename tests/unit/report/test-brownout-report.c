@@ -282,11 +282,11 @@ static void test_brownout_outputs(void **state)
 			NULL } },
 		{ "--csv", {
 			",enforce_from,exemption,brownout_refusals,last_brownout_refusal,"
-			"after_brownout,after_brownout_time\n",
-			",2,\"2026-11-29T10:01:30+00:00\",\"tls\",\"2026-11-29T10:02:00+00:00\"\n",
-			",1,\"2026-11-29T10:01:00+00:00\",\"not_seen\",\"\"\n",
+			"after_brownout,after_brownout_time,devices\n",
+			",2,\"2026-11-29T10:01:30+00:00\",\"tls\",\"2026-11-29T10:02:00+00:00\",\"",
+			",1,\"2026-11-29T10:01:00+00:00\",\"not_seen\",\"\",\"",
 			"\"real@c.example\",\"c.example\",\"imap\",\"192.0.2.13\"",
-			",0,\"\",\"\",\"\"\n",
+			",0,\"\",\"\",\"\",\"",
 			NULL } },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

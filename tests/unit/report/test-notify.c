@@ -326,6 +326,78 @@ static void test_run_out_already_enforced(void **state)
 	assert_int_equal(system(p), 0);
 }
 
+/* {{devices}} names the program (IMAP ID) or EHLO name of each device;
+ * hostile names reach the body without control or bidi characters, cut,
+ * quoted, and never the headers. */
+static void test_run_devices(void **state)
+{
+	char log[160], tpl[160], out[160], p[600];
+	snprintf(log, sizeof(log), "%s/dev.log", dir);
+	snprintf(tpl, sizeof(tpl), "%s/t3.txt", dir);
+	snprintf(out, sizeof(out), "%s/devout", dir);
+	mkdir(out, 0700);
+	write_file(log,
+		   "Nov 29 10:00:01 mx dovecot: auth: Info: tlsgate: service=imap user=dave@example.com "
+		   "client=192.0.2.7 tls=none verdict=audit mode=audit rule=p:2 "
+		   "imap_id_name=scanner-x imap_id_version=1.0\n"
+		   "Nov 29 10:00:02 mx tlsgate-policyd[1]: tlsgate: service=smtp user=dave@example.com "
+		   "client=192.0.2.8 tls=none verdict=audit mode=audit rule=p:2 helo=pc17.lan\n"
+		   "Nov 29 10:00:03 mx dovecot: auth: Info: tlsgate: service=imap user=dave@example.com "
+		   "client=192.0.2.9 tls=none verdict=audit mode=audit rule=p:2 "
+		   "imap_id_name=\"Subject: x\\x0d\\x0aBcc: evil@example.org\\x1b[2J\\xe2\\x80\\xae"
+		   "gpj.exe AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n"
+		   "Nov 29 10:00:03 mx dovecot: auth: Info: tlsgate: service=imap user=dave@example.com "
+		   "client=192.0.2.9 tls=none verdict=audit mode=audit rule=p:2\n"
+		   "Nov 29 10:00:04 mx dovecot: auth: Info: tlsgate: service=pop3 user=erin@example.com "
+		   "client=192.0.2.10 tls=none verdict=audit mode=audit rule=p:2\n");
+	write_file(tpl,
+		   "Subject: TLS for {{account}}\n"
+		   "\n"
+		   "Clients: {{clients}}.\n"
+		   "{{devices}}"
+		   "{{#named}}\n"
+		   "Names as the programs give them.\n"
+		   "{{/named}}\n");
+	const char *args[] = { "--out", out, "--from", "Admin <postmaster@example.com>",
+			       "--template", tpl, "--at", "2026-11-29", log, NULL };
+	assert_int_equal(run_notify(args), 0);
+	snprintf(p, sizeof(p), "%s/dave@example.com.eml", out);
+	char *m = read_file(p);
+	assert_non_null(m);
+	static const char *const want[] = {
+		"\"scanner-x 1.0\"",
+		"EHLO pc17.lan",
+		"192.0.2.7",
+		"Names as the programs give them.",
+		/* each address once, though 192.0.2.9 has two devices */
+		"Clients: 192.0.2.7, 192.0.2.8, 192.0.2.9.",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(m, want[i]) == NULL)
+			fail_msg("missing '%s' in:\n%s", want[i], m);
+	/* headers: only the ones notify writes */
+	char *body = strstr(m, "\r\n\r\n");
+	assert_non_null(body);
+	*body = '\0';
+	assert_null(strstr(m, "Bcc"));
+	assert_null(strstr(m, "scanner"));
+	*body = '\r';
+	/* body: no control or bidi character, raw or quoted-printable */
+	assert_null(strchr(m, 0x1b));
+	assert_null(strstr(m, "=1B"));
+	assert_null(strstr(m, "=E2=80=AE"));
+	assert_null(strstr(m, "=0D=0A"));
+	assert_null(strstr(m, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	/* an account without named devices: a "-" and no {{#named}} text */
+	snprintf(p, sizeof(p), "%s/erin@example.com.eml", out);
+	m = read_file(p);
+	assert_non_null(m);
+	assert_non_null(strstr(m, "192.0.2.10"));
+	assert_null(strstr(m, "Names as the programs"));
+	snprintf(p, sizeof(p), "rm -rf '%s'", out);
+	assert_int_equal(system(p), 0);
+}
+
 static void test_run_state_every_max(void **state)
 {
 	char p[600];
@@ -564,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_run_out_already_enforced),
 		cmocka_unit_test(test_outside_domains),
 		cmocka_unit_test(test_planted_symlinks),
+		cmocka_unit_test(test_run_devices),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -441,6 +441,94 @@ static void test_device_limit(void **state)
 	tally_free(&t);
 }
 
+/* Devices: address + program (IMAP ID) + EHLO name; counts and first and
+ * last use per device; made-up names past the limit counted, not kept. */
+static void test_device_grouping(void **state)
+{
+#define DEV(time, client, extra) "Nov 29 " time " h tlsgate-policyd: tlsgate: service=imap " \
+	"user=d@x.org client=" client " tls=none verdict=audit mode=audit rule=r" extra
+	static const char *const lines[] = {
+		DEV("10:00:01", "10.0.0.1", " imap_id_name=scanner-x imap_id_version=1.0 client_port=1"),
+		DEV("10:00:05", "10.0.0.1", " imap_id_name=scanner-x imap_id_version=1.0 client_port=2"),
+		DEV("10:00:03", "10.0.0.1", ""),			/* same address, no ID */
+		DEV("10:00:04", "10.0.0.1", " imap_id_name=scanner-x imap_id_version=2.0"),
+		DEV("10:00:06", "10.0.0.2", " helo=pc17.lan"),
+		DEV("10:00:07", "10.0.0.2", " helo=pc17.lan"),
+		DEV("10:00:08", "10.0.0.2", " imap_id_version=9"),	/* version only */
+		/* hostile: NUL, control and bidi bytes, 200 bytes */
+		DEV("10:00:09", "10.0.0.3", " imap_id_name=\"a\\x00b\\x1b[2J\\xe2\\x80\\xaeexe\""),
+		DEV("10:00:10", "10.0.0.3", " helo=\"HHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHH\""),
+		/* TLS logins make no device */
+		"Nov 29 10:00:11 h tlsgate-policyd: tlsgate: service=imap user=d@x.org client=10.0.0.9 "
+		"tls=TLSv1.3 verdict=allow mode=audit rule=r imap_id_name=tb",
+	};
+	static const struct {
+		const char *client, *software, *helo;
+		uint32_t count;
+		const char *first, *last;
+		const char *label;
+	} want[] = {
+		{ "10.0.0.1", "scanner-x 1.0", NULL, 2, "10:00:01", "10:00:05", "10.0.0.1 (scanner-x 1.0)" },
+		{ "10.0.0.1", NULL, NULL, 1, "10:00:03", "10:00:03", "10.0.0.1" },
+		{ "10.0.0.1", "scanner-x 2.0", NULL, 1, "10:00:04", "10:00:04", "10.0.0.1 (scanner-x 2.0)" },
+		{ "10.0.0.2", NULL, "pc17.lan", 2, "10:00:06", "10:00:07", "10.0.0.2 (EHLO pc17.lan)" },
+		{ "10.0.0.2", "? 9", NULL, 1, "10:00:08", "10:00:08", "10.0.0.2 (? 9)" },
+		{ "10.0.0.3", "a", NULL, 1, "10:00:09", "10:00:09", "10.0.0.3 (a)" },
+		{ "10.0.0.3", NULL, NULL, 1, "10:00:10", "10:00:10", NULL },
+	};
+	struct tally t;
+	struct logtime lt;
+	logtime_init(&lt, REF);
+	assert_int_equal(tally_init(&t), 0);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		assert_int_equal(tally_add_line(&t, &lt, lines[i], strlen(lines[i])), 0);
+	struct tally_account *a = find_account(&t, "d@x.org");
+	assert_non_null(a);
+	assert_int_equal(a->device_count, sizeof(want) / sizeof(want[0]));
+	const struct tally_device *d = a->devices;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++, d = d->next) {
+		char label[300], t1[32], t2[32];
+		assert_non_null(d);
+		assert_string_equal(d->client, want[i].client);
+		if (want[i].software)
+			assert_string_equal(d->software, want[i].software);
+		if (i != 6) {
+			if (!want[i].software)
+				assert_null(d->software);
+			if (want[i].helo)
+				assert_string_equal(d->helo, want[i].helo);
+			else
+				assert_null(d->helo);
+		}
+		assert_int_equal(d->count, want[i].count);
+		assert_non_null(strstr(outfmt_time_iso(d->first, t1, sizeof(t1)), want[i].first));
+		assert_non_null(strstr(outfmt_time_iso(d->last, t2, sizeof(t2)), want[i].last));
+		if (want[i].label)
+			assert_string_equal(tally_device_label(d, label, sizeof(label)), want[i].label);
+	}
+	/* the 200-byte EHLO name is kept to TALLY_DEVICE_TEXT bytes */
+	d = a->devices;
+	for (int i = 0; i < 6; i++)
+		d = d->next;
+	assert_int_equal(strlen(d->helo), TALLY_DEVICE_TEXT);
+	tally_free(&t);
+
+	/* a flood of made-up names: TALLY_MAX_DEVICES kept, the rest counted */
+	assert_int_equal(tally_init(&t), 0);
+	for (int i = 0; i < TALLY_MAX_DEVICES + 50; i++) {
+		char line[300];
+		snprintf(line, sizeof(line), "Nov 29 10:00:01 h tlsgate-policyd: tlsgate: service=imap "
+			 "user=f@x.org client=10.0.0.1 tls=none verdict=audit mode=audit rule=r "
+			 "imap_id_name=prog%d", i);
+		assert_int_equal(tally_add_line(&t, &lt, line, strlen(line)), 0);
+	}
+	a = find_account(&t, "f@x.org");
+	assert_int_equal(a->device_count, TALLY_MAX_DEVICES);
+	assert_int_equal(a->devices_dropped, 50);
+	tally_free(&t);
+#undef DEV
+}
+
 static void test_logscan_files(void **state)
 {
 	char plain[] = "/tmp/tg-test-logscan-XXXXXX";
@@ -698,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_local_zone),
 		cmocka_unit_test(test_time_args),
 		cmocka_unit_test(test_sample_counts),
+		cmocka_unit_test(test_device_grouping),
 		cmocka_unit_test(test_window_and_domain),
 		cmocka_unit_test(test_untimed_events),
 		cmocka_unit_test(test_would_break_policy),
