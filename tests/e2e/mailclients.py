@@ -292,8 +292,7 @@ DAEMON_SECONDS = 5.0
 # tls=True) makes, as docs/rollout.md and cli/report/advice.c name it.
 CURL = "`--ssl-reqd` on the command line"
 FETCHMAIL = "`sslproto TLS1.2+` in .fetchmailrc"
-GETMAIL_IMAP = "`type = SimpleIMAPSSLRetriever` (and the IMAPS port) in getmailrc"
-GETMAIL_POP3 = "`type = SimplePOP3SSLRetriever` (and the POP3S port) in getmailrc"
+GETMAIL = "`type = SimpleIMAPSSLRetriever` or `SimplePOP3SSLRetriever` (and port 993 or 995) in getmailrc"
 MBSYNC = "`SSLType STARTTLS` in .mbsyncrc (isync 1.5: `TLSType STARTTLS`)"
 MSMTP = "`tls on` in .msmtprc"
 MUTT = "`set ssl_force_tls=yes` in muttrc"
@@ -308,8 +307,8 @@ CLIENTS = [
            daemon=fetchmail_daemon("IMAP", DAEMON_INTERVAL, DAEMON_SECONDS)),
     Client("fetchmail", "POP3", fetchmail("POP3"), FETCHMAIL,
            daemon=fetchmail_daemon("POP3", DAEMON_INTERVAL, DAEMON_SECONDS)),
-    Client("getmail", "IMAP", getmail("IMAP"), GETMAIL_IMAP),
-    Client("getmail", "POP3", getmail("POP3"), GETMAIL_POP3),
+    Client("getmail", "IMAP", getmail("IMAP"), GETMAIL),
+    Client("getmail", "POP3", getmail("POP3"), GETMAIL),
     Client("mbsync", "IMAP", mbsync, MBSYNC),
     Client("msmtp", "SMTP", msmtp, MSMTP),
     Client("mutt", "IMAP", mutt_box("mutt", "IMAP"), MUTT, screen=True),
