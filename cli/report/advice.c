@@ -52,10 +52,18 @@ static const struct entry entries[] = {
 	    "msmtp: set \"tls on\" in your .msmtprc.",
 	    "msmtp: setzen Sie \"tls on\" in Ihrer .msmtprc." },
 	  { "msmtp" } },
-	{ { "s-nail", "`set smtp-use-starttls` in .mailrc (or `-S smtp-use-starttls`)",
-	    "s-nail: add \"set smtp-use-starttls\" to your .mailrc.",
-	    "s-nail: f\xc3\xbcgen Sie \"set smtp-use-starttls\" in Ihre .mailrc ein." },
+	{ { "s-nail", "`smtp-use-starttls` (SMTP); an `imaps://` or `pop3s://` URL (mailboxes)",
+	    "s-nail: add \"set smtp-use-starttls\" to your .mailrc, and open mailboxes as "
+	    "imaps:// or pop3s:// URLs.",
+	    "s-nail: f\xc3\xbcgen Sie \"set smtp-use-starttls\" in Ihre .mailrc ein und "
+	    "\xc3\xb6" "ffnen Sie Postf\xc3\xa4" "cher als imaps://- oder pop3s://-URL." },
 	  { "s-nail", "mailx" } },
+	{ { "python3", "`starttls()` before `login()`",
+	    "Python: call starttls() on the IMAP4/SMTP/POP3 connection before login() "
+	    "(or use IMAP4_SSL, SMTP_SSL, POP3_SSL).",
+	    "Python: rufen Sie starttls() auf der IMAP4/SMTP/POP3-Verbindung vor login() auf "
+	    "(oder verwenden Sie IMAP4_SSL, SMTP_SSL, POP3_SSL)." },
+	  { "python3", "python", "imaplib", "smtplib", "poplib" } },
 	{ { "swaks", "`--tls` on the command line",
 	    "swaks: add --tls to the command line.",
 	    "swaks: erg\xc3\xa4nzen Sie --tls auf der Kommandozeile." },

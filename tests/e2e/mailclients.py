@@ -208,6 +208,59 @@ def s_nail_smtp(env: Env, tls: bool) -> Result:
     return run(env, argv + [env.rcpt], stdin="hello\n")
 
 
+def s_nail_box(proto: str) -> Callable[[Env, bool], Result]:
+    """Opens the mailbox in batch mode (-#) and quits; imaps:// or pop3s://
+    (the TLS port) is the setting."""
+    def go(env: Env, tls: bool) -> Result:
+        scheme = proto.lower() + ("s" if tls else "")
+        port = env.ports[scheme]
+        user = env.user.replace("@", "%40")
+        url = f"{scheme}://{user}:{env.password}@localhost:{port}"
+        argv = ["s-nail", "-:/", "-#", "-S", "v15-compat",
+                "-S", f"tls-ca-file={env.ca}", "-S", "tls-ca-no-defaults",
+                "-S", f"DEAD={env.home}/dead.letter", "-S", f"MBOX={env.home}/mbox",
+                "-f", url]
+        return run(env, argv, stdin="quit\n")
+    return go
+
+
+PYTHON_IMAP = """
+import imaplib, ssl, sys
+c = imaplib.IMAP4("localhost", int(sys.argv[1]))
+if sys.argv[2] == "tls":
+    c.starttls(ssl.create_default_context(cafile=sys.argv[3]))
+try:
+    c.login(sys.argv[4], sys.argv[5])
+except imaplib.IMAP4.error as e:
+    sys.exit(f"login failed: {e}")
+c.logout()
+"""
+PYTHON_SMTP = """
+import smtplib, ssl, sys
+c = smtplib.SMTP("localhost", int(sys.argv[1]))
+if sys.argv[2] == "tls":
+    c.starttls(context=ssl.create_default_context(cafile=sys.argv[3]))
+c.login(sys.argv[4], sys.argv[5])
+try:
+    c.sendmail(sys.argv[4], [sys.argv[6]], "Subject: test\\r\\n\\r\\nhello\\r\\n")
+except smtplib.SMTPRecipientsRefused as e:
+    sys.exit(f"refused: {e}")
+c.quit()
+"""
+
+
+def python(proto: str) -> Callable[[Env, bool], Result]:
+    """imaplib/smtplib of the Python standard library, the reference: a
+    script shows whatever the server said."""
+    def go(env: Env, tls: bool) -> Result:
+        port = env.ports["imap" if proto == "IMAP" else "submission"]
+        code = PYTHON_IMAP if proto == "IMAP" else PYTHON_SMTP
+        return run(env, ["/usr/bin/python3", "-c", code, str(port),
+                         "tls" if tls else "plain", str(env.ca), env.user, env.password,
+                         env.rcpt])
+    return go
+
+
 def getmail(proto: str) -> Callable[[Env, bool], Result]:
     def go(env: Env, tls: bool) -> Result:
         maildir = env.home / "Maildir"
@@ -296,8 +349,9 @@ GETMAIL = "`type = SimpleIMAPSSLRetriever` or `SimplePOP3SSLRetriever` (and port
 MBSYNC = "`SSLType STARTTLS` in .mbsyncrc (isync 1.5: `TLSType STARTTLS`)"
 MSMTP = "`tls on` in .msmtprc"
 MUTT = "`set ssl_force_tls=yes` in muttrc"
-S_NAIL = "`set smtp-use-starttls` in .mailrc (or `-S smtp-use-starttls`)"
+S_NAIL = "`smtp-use-starttls` (SMTP); an `imaps://` or `pop3s://` URL (mailboxes)"
 SWAKS = "`--tls` on the command line"
+PYTHON = "`starttls()` before `login()`"
 
 CLIENTS = [
     Client("curl", "IMAP", curl("IMAP"), CURL),
@@ -317,6 +371,10 @@ CLIENTS = [
     Client("neomutt", "IMAP", mutt_box("neomutt", "IMAP"), MUTT, screen=True),
     Client("neomutt", "POP3", mutt_box("neomutt", "POP3"), MUTT, screen=True),
     Client("neomutt", "SMTP", mutt_smtp("neomutt"), MUTT),
+    Client("python3", "IMAP", python("IMAP"), PYTHON, needs=["python3"]),
+    Client("python3", "SMTP", python("SMTP"), PYTHON, needs=["python3"]),
+    Client("s-nail", "IMAP", s_nail_box("IMAP"), S_NAIL),
+    Client("s-nail", "POP3", s_nail_box("POP3"), S_NAIL),
     Client("s-nail", "SMTP", s_nail_smtp, S_NAIL),
     Client("swaks", "SMTP", swaks, SWAKS),
 ]

@@ -39,6 +39,7 @@ static void test_names(void **state)
 		{ "swaks v20201014.0 jetmore.org/john/code/swaks/", "swaks" },
 		{ "curl/7.88.1", "curl" },
 		{ "getmail 6.18.11", "getmail" },
+		{ "Python/3.11 imaplib", "python3" },
 		{ "Microsoft Outlook 16.0", "Outlook" },
 		{ "iPhone Mail", "Apple Mail" },
 		{ "Mac OS X Mail", "Apple Mail" },
