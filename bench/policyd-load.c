@@ -49,6 +49,11 @@
 #include <unistd.h>
 
 #define REJECT_REPLY "action=530 5.7.0 TLS required\n\n"
+/* TLS 1.2 against min_tls=TLSv1.3 (docs/postfix.md, "Every reply") */
+#define MIN_TLS_TEXT "Your mail program connected with TLSv1.2, but this server " \
+	"requires TLSv1.3 or newer. Update the mail program, or allow the newer TLS " \
+	"version in its security settings"
+#define MIN_TLS_REPLY "action=550 5.7.10 " MIN_TLS_TEXT "\n\n"
 #define DUNNO_REPLY "action=DUNNO\n\n"
 #define HIST_US 100000		/* 1 us buckets up to 100 ms */
 
@@ -134,8 +139,10 @@ static int gen(unsigned long accounts, const char *path, const char *postfwd_dir
 			"u%lu@d%lu.example\n", i, i % n_domains);
 	}
 	fprintf(rules, "id=TLS13; encryption_protocol==TLSv1.3; action=DUNNO\n");
-	fprintf(rules, "id=MINTLS; sasl_username==file:%s/tls13.txt; action=530 5.7.0 TLS required\n",
-		postfwd_dir);
+	fprintf(rules, "id=MINTLS0; sasl_username==file:%s/tls13.txt; encryption_protocol=!!(.+); "
+		"action=530 5.7.0 TLS required\n", postfwd_dir);
+	fprintf(rules, "id=MINTLS; sasl_username==file:%s/tls13.txt; action=550 5.7.10 "
+		MIN_TLS_TEXT "\n", postfwd_dir);
 	fprintf(rules, "id=REQ; sasl_username==file:%s/require.txt; encryption_protocol=!!(.+); "
 		"action=530 5.7.0 TLS required\n", postfwd_dir);
 	fprintf(rules, "id=TLSANY; encryption_protocol=(.+); action=DUNNO\n");
@@ -158,8 +165,9 @@ static uint64_t rnd(void)
 }
 
 /* Writes a request into buf; returns its length and whether the model
- * says reject. */
-static size_t make_request(char *buf, size_t size, unsigned long seq, bool *reject)
+ * says reject (old_tls: for TLS below min_tls). */
+static size_t make_request(char *buf, size_t size, unsigned long seq, bool *reject,
+			   bool *old_tls)
 {
 	char user[64] = "", client[32], method[8] = "";
 	const char *tls = "", *cipher = "", *keysize = "0";
@@ -195,11 +203,13 @@ static size_t make_request(char *buf, size_t size, unsigned long seq, bool *reje
 	}
 
 	*reject = false;
+	*old_tls = false;
 	if (user[0] != '\0') {
 		enum mode m = listed ? account_mode(i) : domain_requires(d) ? M_REQUIRE : M_AUDIT;
 		bool below = m == M_REQUIRE ? tls_level == 0
 			   : m == M_REQUIRE_TLS13 ? tls_level < 3 : false;
 		*reject = below && !exempt_hit;
+		*old_tls = *reject && tls_level > 0;
 	}
 	int n = snprintf(buf, size,
 		"request=smtpd_access_policy\n"
@@ -262,7 +272,7 @@ struct conn {
 	int fd;
 	char req[4096];
 	size_t req_len, req_off;
-	bool reject;
+	bool reject, old_tls;	/* the reply the model wants */
 	char in[8192];
 	size_t in_len;
 	struct timespec sent;
@@ -311,7 +321,7 @@ static unsigned long seq;
 
 static int send_next(struct conn *c)
 {
-	c->req_len = make_request(c->req, sizeof(c->req), seq++, &c->reject);
+	c->req_len = make_request(c->req, sizeof(c->req), seq++, &c->reject, &c->old_tls);
 	c->req_off = 0;
 	clock_gettime(CLOCK_MONOTONIC, &c->sent);
 	while (c->req_off < c->req_len) {
@@ -425,7 +435,8 @@ static int run(int argc, char **argv)
 				max_lat = lat;
 			hist[lat >= HIST_US ? HIST_US : (unsigned)lat]++;
 			size_t len = (size_t)(endp - c->in) + 2;
-			const char *want = dunno || !c->reject ? DUNNO_REPLY : REJECT_REPLY;
+			const char *want = dunno || !c->reject ? DUNNO_REPLY :
+					   c->old_tls ? MIN_TLS_REPLY : REJECT_REPLY;
 			if (len != strlen(want) || memcmp(c->in, want, len) != 0) {
 				if (wrong++ < 5)
 					fprintf(stderr, "policyd-load: reply \"%.*s\", want \"%s\"\n",

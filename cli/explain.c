@@ -94,6 +94,27 @@ static const char *mode_source(const struct tg_decision *d)
 	return from_userdb(d) ? "userdb" : d->rule.file != NULL ? "file" : "default";
 }
 
+/* Which of the refusal texts applies, and why that one. */
+static const char *refusal_source_text(const struct tg_decision *d)
+{
+	switch (tg_refusal_source(d)) {
+	case TG_TEXT_BROWNOUT_RULE:
+		return "the rule's brownout_message=, as a brownout window is in force";
+	case TG_TEXT_BROWNOUT_DEFAULT:
+		return "the built-in brownout text, as a brownout window is in force";
+	case TG_TEXT_MIN_TLS_RULE:
+		return "the rule's min_tls_message=, as the TLS version is below min_tls";
+	case TG_TEXT_MIN_TLS_DEFAULT:
+		return "the built-in min_tls text, as the TLS version is below min_tls "
+		       "and the rule has no min_tls_message=";
+	case TG_TEXT_RULE:
+		return "the rule's message=";
+	case TG_TEXT_CONFIG:
+		break;
+	}
+	return "message from tlsgate.conf (or its default), as the rule has no message=";
+}
+
 static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
 		       const struct tg_login *login, const char *ip)
 {
@@ -150,6 +171,7 @@ static void print_text(const struct tg_decision *d, const struct tg_config *cfg,
 		printf("why:     plaintext is not allowed for this login\n");
 		char text[TG_CONFIG_MAX_MESSAGE + 1];
 		printf("client sees: %s\n", tg_refusal_text(d, cfg->message, text, sizeof(text)));
+		printf("         (%s)\n", refusal_source_text(d));
 		break;
 	}
 }

@@ -95,6 +95,7 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 	const struct tg_mode_rule *rule = NULL;
 
 	memset(d, 0, sizeof(*d));
+	d->tls = login->tls;
 	find_subjects(policy, login->user, &subjects);
 
 	if (login->mode_override >= TG_MODE_OFF &&
@@ -116,6 +117,7 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 			if (rule->mode == TG_MODE_REQUIRE)
 				d->enforce_from = rule->from;
 			d->brownout_message = rule->brownout_message;
+			d->min_tls_message = rule->min_tls_message;
 		} else {
 			/* the supposed domain rule has no file line */
 			d->rule_mode = login->assume_domain_require ?
@@ -161,14 +163,36 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 	d->verdict = d->mode == TG_MODE_REQUIRE ? TG_VERDICT_REJECT : TG_VERDICT_AUDIT;
 }
 
+enum tg_refusal_source tg_refusal_source(const struct tg_decision *d)
+{
+	if (d->brownout)
+		return d->brownout_message != NULL ? TG_TEXT_BROWNOUT_RULE
+						   : TG_TEXT_BROWNOUT_DEFAULT;
+	if (d->tls_below_min)
+		return d->min_tls_message != NULL ? TG_TEXT_MIN_TLS_RULE
+						  : TG_TEXT_MIN_TLS_DEFAULT;
+	return d->message != NULL ? TG_TEXT_RULE : TG_TEXT_CONFIG;
+}
+
 const char *tg_refusal_text(const struct tg_decision *d,
 			    const char *config_message, char *buf, size_t size)
 {
-	if (!d->brownout)
-		return d->message != NULL ? d->message :
-		       config_message != NULL ? config_message : "";
-	if (d->brownout_message != NULL)
+	switch (tg_refusal_source(d)) {
+	case TG_TEXT_RULE:
+		return d->message;
+	case TG_TEXT_CONFIG:
+		return config_message != NULL ? config_message : "";
+	case TG_TEXT_MIN_TLS_RULE:
+		return d->min_tls_message;
+	case TG_TEXT_MIN_TLS_DEFAULT:
+		snprintf(buf, size, TG_MIN_TLS_MESSAGE, tg_tls_name(d->tls),
+			 tg_tls_name(d->min_tls));
+		return buf;
+	case TG_TEXT_BROWNOUT_RULE:
 		return d->brownout_message;
+	case TG_TEXT_BROWNOUT_DEFAULT:
+		break;
+	}
 	if (d->enforce_from != 0) {
 		char day[TG_DATE_STRLEN];
 		snprintf(buf, size, "TLS will be required from %s. %s",

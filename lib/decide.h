@@ -52,6 +52,8 @@ struct tg_decision {
 	int32_t enforce_from;		/* from= of a require rule, else 0 */
 	enum tg_tls min_tls;		/* of the rule, TG_TLS_NONE if none */
 	bool tls_below_min;		/* TLS used, but older than min_tls */
+	enum tg_tls tls;		/* the login's, as given */
+	const char *min_tls_message;	/* the rule's min_tls_message=, or NULL */
 	/* A brownout window of the rule is in force: the mode is require
 	 * for now. brownout_message: the rule's brownout_message=, or NULL. */
 	bool brownout;
@@ -64,14 +66,33 @@ void tg_decide(const struct tg_policy *policy, const struct tg_login *login,
 
 /* The text a refused client is told: in a brownout window the rule's
  * brownout_message= or TG_BROWNOUT_MESSAGE (with the from= date, if the
- * rule has one), else the rule's message= or config_message. Returns buf
- * or a string of the policy or of config_message. */
+ * rule has one); for TLS older than min_tls the rule's min_tls_message=
+ * or TG_MIN_TLS_MESSAGE (naming the version used and the minimum: the
+ * client did use TLS, so "use STARTTLS" would mislead); else the rule's
+ * message= or config_message. Returns buf or a string of the policy or of
+ * config_message; TG_CONFIG_MAX_MESSAGE + 1 bytes of buf hold the built-in
+ * texts. */
 #define TG_BROWNOUT_MESSAGE \
 	"This was a test: plaintext logins were refused for a short time. Set " \
 	"your mail program to use SSL/TLS (IMAP port 993, POP3 port 995, SMTP " \
 	"port 465) or STARTTLS (ports 143, 110, 587)"
+#define TG_MIN_TLS_MESSAGE \
+	"Your mail program connected with %s, but this server requires %s or " \
+	"newer. Update the mail program, or allow the newer TLS version in its " \
+	"security settings"
 const char *tg_refusal_text(const struct tg_decision *d,
 			    const char *config_message, char *buf, size_t size);
+
+/* Where that text comes from, for `tlsgate explain`. */
+enum tg_refusal_source {
+	TG_TEXT_BROWNOUT_RULE,		/* brownout_message= */
+	TG_TEXT_BROWNOUT_DEFAULT,	/* TG_BROWNOUT_MESSAGE */
+	TG_TEXT_MIN_TLS_RULE,		/* min_tls_message= */
+	TG_TEXT_MIN_TLS_DEFAULT,	/* TG_MIN_TLS_MESSAGE */
+	TG_TEXT_RULE,			/* message= */
+	TG_TEXT_CONFIG,			/* config_message */
+};
+enum tg_refusal_source tg_refusal_source(const struct tg_decision *d);
 
 /* "FILE:LINE", "userdb" or "default" for a rule ref; returns buf. */
 char *tg_rule_ref_format(const struct tg_rule_ref *ref, char *buf, size_t size);

@@ -220,8 +220,8 @@ struct rule_args {
 	uint8_t protocols;
 	int32_t from, until;
 	uint8_t min_tls;
-	const char *message, *note, *brownout_message;
-	size_t message_len, note_len, brownout_message_len;
+	const char *message, *note, *brownout_message, *min_tls_message;
+	size_t message_len, note_len, brownout_message_len, min_tls_message_len;
 	struct tg_window windows[TG_WINDOW_MAX];
 	size_t nwindows;
 	const char *nets_text;
@@ -231,11 +231,11 @@ struct rule_args {
 
 enum {
 	KEY_PROTOCOLS, KEY_FROM, KEY_UNTIL, KEY_MIN_TLS, KEY_MESSAGE, KEY_NOTE,
-	KEY_BROWNOUT, KEY_BROWNOUT_MESSAGE, NKEYS
+	KEY_BROWNOUT, KEY_BROWNOUT_MESSAGE, KEY_MIN_TLS_MESSAGE, NKEYS
 };
 static const char *const key_names[] = {
 	"protocols", "from", "until", "min_tls", "message", "note",
-	"brownout", "brownout_message",
+	"brownout", "brownout_message", "min_tls_message",
 };
 
 static int text_value(struct line_ctx *ctx, const struct tg_token *tok,
@@ -284,8 +284,8 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 		tg_sanitize(tok->key, tok->key_len, 40, shown, sizeof(shown));
 		LINE_ERROR(ctx, "unknown key '%s' (known: %s)", shown,
 			   verb == VERB_EXEMPT ? "protocols, until, note" :
-			   "protocols, from, min_tls, message, note, brownout, "
-			   "brownout_message");
+			   "protocols, from, min_tls, message, min_tls_message, "
+			   "note, brownout, brownout_message");
 		return -1;
 	}
 	if (args->seen & (1u << key)) {
@@ -298,7 +298,8 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 	switch (key) {
 	case KEY_FROM: allowed = verb == VERB_REQUIRE; break;
 	case KEY_MIN_TLS: allowed = verb == VERB_REQUIRE || verb == VERB_AUDIT; break;
-	case KEY_MESSAGE: allowed = verb == VERB_REQUIRE; break;
+	case KEY_MESSAGE:
+	case KEY_MIN_TLS_MESSAGE: allowed = verb == VERB_REQUIRE; break;
 	case KEY_UNTIL: allowed = verb == VERB_EXEMPT; break;
 	case KEY_BROWNOUT:
 	case KEY_BROWNOUT_MESSAGE:
@@ -342,12 +343,16 @@ static int parse_arg(struct line_ctx *ctx, enum verb verb,
 	}
 	case KEY_MESSAGE:
 	case KEY_BROWNOUT_MESSAGE:
+	case KEY_MIN_TLS_MESSAGE:
 		if (tok->value_len == 0) {
 			LINE_ERROR(ctx, "%s= is empty", key_names[key]);
 			return -1;
 		}
 		return key == KEY_MESSAGE ?
 			text_value(ctx, tok, &args->message, &args->message_len) :
+		       key == KEY_MIN_TLS_MESSAGE ?
+			text_value(ctx, tok, &args->min_tls_message,
+				   &args->min_tls_message_len) :
 			text_value(ctx, tok, &args->brownout_message,
 				   &args->brownout_message_len);
 	case KEY_BROWNOUT:
@@ -474,6 +479,11 @@ static void add_mode_rule(struct line_ctx *ctx, enum verb verb,
 		}
 	}
 	uint32_t window_first;
+	if (args->min_tls_message != NULL && args->min_tls == 0) {
+		LINE_ERROR(ctx, "min_tls_message= without min_tls= (it is the text "
+			   "for a TLS version below min_tls)");
+		return;
+	}
 	if (check_windows(ctx, verb, args) < 0 || add_windows(ctx, args, &window_first) < 0)
 		return;
 	if (reserve((void **)&policy->modes, &policy->modes_cap, policy->nmodes,
@@ -495,6 +505,8 @@ static void add_mode_rule(struct line_ctx *ctx, enum verb verb,
 		.message = arena_text(ctx, args->message, args->message_len),
 		.brownout_message = arena_text(ctx, args->brownout_message,
 					       args->brownout_message_len),
+		.min_tls_message = arena_text(ctx, args->min_tls_message,
+					      args->min_tls_message_len),
 		.note = arena_text(ctx, args->note, args->note_len),
 		.ref = { ctx->file, ctx->line },
 	};
@@ -1004,6 +1016,7 @@ void tg_policy_mode_rule(const struct tg_policy *policy, size_t i,
 		.message = r->message,
 		.note = r->note,
 		.brownout_message = r->brownout_message,
+		.min_tls_message = r->min_tls_message,
 		.windows = r->window_count ? policy->windows + r->window_first : NULL,
 		.window_count = r->window_count,
 		.ref = r->ref,

@@ -70,6 +70,7 @@ struct tg_mode_rule_info {
 	enum tg_tls min_tls;		/* TG_TLS_NONE if none */
 	const char *message, *note;	/* NULL if none */
 	const char *brownout_message;	/* NULL if none */
+	const char *min_tls_message;	/* NULL if none */
 	const struct tg_window *windows;	/* brownout windows, by start */
 	size_t window_count;
 	struct tg_rule_ref ref;

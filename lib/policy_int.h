@@ -39,6 +39,7 @@ struct tg_mode_rule {
 	uint32_t window_count;
 	const char *message;
 	const char *brownout_message;
+	const char *min_tls_message;
 	const char *note;
 	struct tg_rule_ref ref;
 };

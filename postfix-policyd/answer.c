@@ -47,6 +47,16 @@ static void set_reply(struct pd_answer *out, const char *action, const char *tex
 	out->reply_len = n;
 }
 
+const char *pd_reject_code(const struct tg_decision *d, const char *smtp_reply)
+{
+	const char *code = smtp_reply != NULL ? smtp_reply : PD_DEFAULT_SMTP_REPLY;
+	/* The client did STARTTLS: 530 ("issue STARTTLS first") would send
+	 * it round in circles. A brownout keeps the code it always had. */
+	if (d->tls_below_min && !d->brownout)
+		return code[0] == '4' ? PD_MIN_TLS_TEMP_REPLY : PD_MIN_TLS_REPLY;
+	return code;
+}
+
 int pd_answer(const struct pd_request *req, const struct tg_policy *policy,
 	      const struct pd_answer_config *cfg, int32_t today, int64_t now,
 	      struct pd_answer *out, char *why, size_t whylen)
@@ -169,10 +179,9 @@ int pd_answer_mode(const struct pd_request *req, const struct tg_policy *policy,
 	out->user = user;
 
 	if (d.verdict == TG_VERDICT_REJECT) {
-		const char *code = cfg->smtp_reply != NULL ? cfg->smtp_reply
-							   : PD_DEFAULT_SMTP_REPLY;
 		char buf[TG_CONFIG_MAX_MESSAGE + 1];
-		set_reply(out, code, tg_refusal_text(&d, cfg->message, buf, sizeof(buf)));
+		set_reply(out, pd_reject_code(&d, cfg->smtp_reply),
+			  tg_refusal_text(&d, cfg->message, buf, sizeof(buf)));
 	} else {
 		set_reply(out, "DUNNO", "");
 	}

@@ -4,8 +4,12 @@
  * Maps a request to a tg_login (service smtp, subject sasl_username, TLS
  * from encryption_protocol, client from client_address), asks tg_decide()
  * and writes the reply:
- *   reject                  "action=<smtp_reply> <message>"
+ *   reject, no TLS          "action=<smtp_reply> <message>"
+ *   reject, TLS < min_tls   "action=550 5.7.10 <min_tls text>" (450 4.7.10
+ *                           when smtp_reply is of class 4)
+ *   reject, brownout        "action=<smtp_reply> <brownout text>"
  *   allow, exempt, audit    "action=DUNNO"
+ * (docs/postfix.md has every reply, and why these codes.)
  * The reply never permits anything (no OK), so it cannot open a relay.
  * Without sasl_username the answer is DUNNO and no event, unless
  * `check_unauthenticated` is set: then the envelope sender is the subject
@@ -29,6 +33,10 @@
 #include "request.h"
 
 #define PD_DEFAULT_SMTP_REPLY "530 5.7.0"
+/* RFC 5248 registry X.7.10 "Encryption Needed": a stronger privacy layer
+ * is needed; 550 is RFC 5321's refusal of RCPT for policy reasons. */
+#define PD_MIN_TLS_REPLY "550 5.7.10"
+#define PD_MIN_TLS_TEMP_REPLY "450 4.7.10"
 /* "action=" + reply code (a config line) + ' ' + a message + "\n\n" */
 #define PD_MAX_REPLY (TG_CONFIG_MAX_LINE + TG_POLICY_MAX_TEXT + 32)
 
@@ -54,6 +62,12 @@ struct pd_answer {
  * policy names, so they fail any min_tls above it); any other non-empty
  * value is TLS of unknown version. */
 enum tg_tls pd_tls_of(const char *protocol, size_t len);
+
+struct tg_decision;
+/* The reply code for a refusal: smtp_reply (NULL: the default) for a
+ * client without TLS and in a brownout window, PD_MIN_TLS_REPLY (or its
+ * class-4 twin, when smtp_reply is of class 4) for TLS below min_tls. */
+const char *pd_reject_code(const struct tg_decision *d, const char *smtp_reply);
 
 /* today: the local day of `now`, which brownout windows are matched
  * against (0: none apply). */

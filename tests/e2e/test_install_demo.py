@@ -256,7 +256,7 @@ def test_demo_scenario_passes_and_leaves_no_process(tmp_path_factory):
     # What an admin is meant to see in the output.
     assert "NO [PRIVACYREQUIRED] TLS required" in text
     assert "verdict=exempt" in text and "verdict=audit" in text
-    assert "530 5.7.0" in text
+    assert "550 5.7.10" in text             # TLS below min_tls (tlsgate-policyd)
     assert "ACCOUNTS SEEN IN PLAINTEXT" in text  # the tlsgate report at the end
     # the brownout window: refused inside it with the brownout message,
     # let through after it, and the report's brownout lists

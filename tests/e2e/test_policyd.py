@@ -34,8 +34,13 @@ require  fut@example.test      from=2099-01-01
 require  past@example.test     from=2020-01-01
 require  modern@example.test   min_tls=TLSv1.3
 require  shop@example.test     message="Shop accounts: TLS only"
+require  modmsg@example.test   min_tls=TLSv1.3 min_tls_message="Old TLS: see https://example.test/tls"
 """
-USERS = ["req", "legacy", "aud", "fut", "past", "modern", "shop", "rcpt"]
+USERS = ["req", "legacy", "aud", "fut", "past", "modern", "shop", "modmsg", "rcpt"]
+# The built-in text for TLS below min_tls (lib/decide.h TG_MIN_TLS_MESSAGE).
+MIN_TLS_TEXT = ("Your mail program connected with TLSv1.2, but this server requires "
+                "TLSv1.3 or newer. Update the mail program, or allow the newer TLS "
+                "version in its security settings")
 
 
 def policy_service(port: int) -> str:
@@ -78,10 +83,10 @@ def assert_accepted(replies):
     assert [r[0] for r in replies] == [250, 250, 250], replies
 
 
-def assert_rejected(replies, text=MESSAGE):
+def assert_rejected(replies, text=MESSAGE, want_code=530, status="5.7.0"):
     assert replies[0][0] == 250, replies          # MAIL: the check runs at RCPT
     code, reply = replies[1]
-    assert code == 530 and reply.startswith("5.7.0 "), replies
+    assert code == want_code and reply.startswith(status + " "), replies
     assert text in reply, replies
     assert len(replies) == 2, replies             # no DATA without a recipient
 
@@ -150,12 +155,26 @@ def test_min_tls(gate, pd):
     old = gate.context()
     old.maximum_version = ssl.TLSVersion.TLSv1_2
     mark = pd.mark()
-    assert_rejected(send_as(gate, "modern", "submission", "starttls", ctx=old))
+    # STARTTLS with TLS 1.2 against min_tls=TLSv1.3: not 530 ("issue
+    # STARTTLS first", which it did) but 550 5.7.10, and the text says why
+    replies = send_as(gate, "modern", "submission", "starttls", ctx=old)
+    assert_rejected(replies, text=MIN_TLS_TEXT, want_code=550, status="5.7.10")
+    assert "STARTTLS" not in replies[1][1], replies
     e = one_event(pd, mark, user=user("modern"))
     assert e["tls"] == "TLSv1.2" and e["verdict"] == "reject", e
     mark = pd.mark()
     assert_accepted(send_as(gate, "modern", "smtps", "tls"))
     assert one_event(pd, mark, user=user("modern"))["verdict"] == "allow"
+
+
+def test_min_tls_message_and_plaintext_reply(gate, pd):
+    old = gate.context()
+    old.maximum_version = ssl.TLSVersion.TLSv1_2
+    assert_rejected(send_as(gate, "modmsg", "submission", "starttls", ctx=old),
+                    text="Old TLS: see https://example.test/tls", want_code=550,
+                    status="5.7.10")
+    # the same account without TLS: RFC 3207's 530 5.7.0 and the global text
+    assert_rejected(send_as(gate, "modmsg"))
 
 
 def test_unauthenticated_port_25_is_untouched(gate, pd):
@@ -175,7 +194,7 @@ def test_broken_policy_keeps_the_old_one(gate, pd):
     try:
         pd.write_policy(POLICY + "require  bogus@example.test  from=2027-02-30\n")
         pd.signal(signal.SIGHUP)
-        pd.wait_log(rf"{pd.policy_file}:9: ", since=mark)
+        pd.wait_log(rf"{pd.policy_file}:{POLICY.count(chr(10)) + 1}: ", since=mark)
         pd.wait_log(r"did not load; still serving the policy loaded at", since=mark)
         assert_rejected(send_as(gate, "req"))     # the old policy still serves
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "decide.h"
 #include "policy.h"
 
@@ -198,6 +199,54 @@ static void test_details(void **state)
 	tg_policy_free(p);
 }
 
+/* Which text a refused client is told, per reason (decide.h). */
+static void test_refusal_text_per_reason(void **state)
+{
+	static const char text[] =
+		"require @a.example min_tls=TLSv1.3\n"
+		"require own@a.example min_tls=TLSv1.2 message=\"no TLS\" min_tls_message=\"old TLS\"\n"
+		"require @n.example message=\"rule text\"\n";
+	static const struct {
+		const char *user;
+		enum tg_tls tls;
+		enum tg_refusal_source source;
+		const char *want;
+	} text_rows[] = {
+		{ "x@a.example", TG_TLS_NONE, TG_TEXT_CONFIG, "config text" },
+		{ "x@a.example", TG_TLS_V1_2, TG_TEXT_MIN_TLS_DEFAULT,
+		  "Your mail program connected with TLSv1.2, but this server requires "
+		  "TLSv1.3 or newer. Update the mail program, or allow the newer TLS "
+		  "version in its security settings" },
+		{ "x@a.example", TG_TLS_V1_0, TG_TEXT_MIN_TLS_DEFAULT,
+		  "Your mail program connected with TLSv1, but this server requires "
+		  "TLSv1.3 or newer. Update the mail program, or allow the newer TLS "
+		  "version in its security settings" },
+		{ "own@a.example", TG_TLS_NONE, TG_TEXT_RULE, "no TLS" },
+		{ "own@a.example", TG_TLS_V1_1, TG_TEXT_MIN_TLS_RULE, "old TLS" },
+		{ "y@n.example", TG_TLS_NONE, TG_TEXT_RULE, "rule text" },
+	};
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	struct tg_policy *p = tg_policy_load_buffer("m.conf", text, strlen(text), &errs);
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof(text_rows) / sizeof(text_rows[0]); i++) {
+		struct tg_decision d;
+		struct tg_login login = {
+			.user = text_rows[i].user, .service = TG_SERVICE_IMAP,
+			.tls = text_rows[i].tls, .today = 20261129, .mode_override = -1,
+		};
+		char buf[TG_CONFIG_MAX_MESSAGE + 1];
+		tg_decide(p, &login, &d);
+		assert_int_equal(d.verdict, TG_VERDICT_REJECT);
+		assert_int_equal(tg_refusal_source(&d), text_rows[i].source);
+		const char *got = tg_refusal_text(&d, "config text", buf, sizeof(buf));
+		if (strcmp(got, text_rows[i].want) != 0)
+			fail_msg("row %zu: \"%s\", want \"%s\"", i, got, text_rows[i].want);
+	}
+	tg_policy_free(p);
+	tg_errors_clear(&errs);
+}
+
 static void test_empty_policy(void **state)
 {
 	struct tg_errors errs;
@@ -267,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_details),
 		cmocka_unit_test(test_empty_policy),
+		cmocka_unit_test(test_refusal_text_per_reason),
 		cmocka_unit_test(test_assume_domain_require),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,6 +47,8 @@ static const struct {
 	{ "require alice@example.com min_tls=TLSv1.2", NULL },
 	{ "audit alice min_tls=TLSv1.3", NULL },
 	{ "require alice message=\"Use port 993 # not a comment\"", NULL },
+	{ "require alice min_tls=TLSv1.3 min_tls_message=\"Update your mail program\"", NULL },
+	{ "require alice min_tls_message=\"Grüße: TLS 1.3 bitte\" min_tls=TLSv1.2", NULL },
 	{ "exempt scanner@example.com 192.0.2.10/32 protocols=smtp until=2027-12-31 note=\"Canon MF4410, office 2nd floor\"", NULL },
 	{ "exempt @example.org 10.20.0.0/16,2001:db8:1::/48", NULL },
 	{ "exempt * 192.0.2.1", NULL },
@@ -91,6 +93,15 @@ static const struct {
 	{ "require a@b until=2027-01-01", "until= does not go with require" },
 	{ "audit a@b message=\"x\"", "message= does not go with audit" },
 	{ "require a@b message=\"\"", "message= is empty" },
+	{ "require a@b min_tls=TLSv1.3 min_tls_message=\"\"", "min_tls_message= is empty" },
+	{ "require a@b min_tls_message=x", "min_tls_message= without min_tls=" },
+	{ "audit a@b min_tls=TLSv1.3 min_tls_message=x", "min_tls_message= does not go with audit" },
+	{ "require a@b min_tls=TLSv1.3 min_tls_message=x min_tls_message=y",
+	  "min_tls_message= given twice" },
+	{ "require a@b min_tls=TLSv1.3 min_tls_message=\"bell \a\"",
+	  "min_tls_message is not valid UTF-8 text (or has control characters)" },
+	{ "require a@b min_tls=TLSv1.3 min_tls_message=\"\x1b[2J\"", "control characters" },
+	{ "exempt a@b 192.0.2.1 min_tls_message=x", "min_tls_message= does not go with exempt" },
 	{ "exempt a@b 192.0.2.1 from=2027-01-01", "from= does not go with exempt" },
 	{ "exempt a@b 192.0.2.1 until=2027-13-01", "until='2027-13-01' is not a valid date" },
 
@@ -156,6 +167,37 @@ static void test_long_lines_and_nul(void **state)
 	err = load_error(with_nul, sizeof(with_nul) - 1, buf, sizeof(buf), &n);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "t.conf:2: NUL byte"));
+}
+
+/* min_tls_message= is bounded like message=: 512 bytes load, 513 do not;
+ * the text is kept and read back. */
+static void test_min_tls_message_bounds(void **state)
+{
+	char buf[1200], text[TG_POLICY_MAX_TEXT + 100];
+	size_t n;
+	static const char head[] = "require a@b min_tls=TLSv1.3 min_tls_message=";
+
+	for (size_t len = TG_POLICY_MAX_TEXT; len <= TG_POLICY_MAX_TEXT + 1; len++) {
+		memcpy(text, head, sizeof(head) - 1);
+		memset(text + sizeof(head) - 1, 'x', len);
+		const char *err = load_error(text, sizeof(head) - 1 + len, buf, sizeof(buf), &n);
+		if (len == TG_POLICY_MAX_TEXT)
+			assert_null(err);
+		else
+			assert_non_null(strstr(err, "min_tls_message is longer than 512 bytes"));
+	}
+
+	static const char rule[] = "require a@b min_tls=TLSv1.3 min_tls_message=\"Old TLS\"\n";
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	struct tg_policy *p = tg_policy_load_buffer("t.conf", rule, strlen(rule), &errs);
+	assert_non_null(p);
+	struct tg_mode_rule_info info;
+	tg_policy_mode_rule(p, 0, &info);
+	assert_string_equal(info.min_tls_message, "Old TLS");
+	assert_null(info.message);
+	tg_policy_free(p);
+	tg_errors_clear(&errs);
 }
 
 static void test_every_error_reported(void **state)
@@ -240,6 +282,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_long_lines_and_nul),
+		cmocka_unit_test(test_min_tls_message_bounds),
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_stats_and_iteration),
 	};

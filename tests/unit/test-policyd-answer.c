@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "decide.h"
 #include "event.h"
 #include "policy.h"
 #include "request.h"
@@ -30,6 +31,9 @@ static const char policy_text[] =
 	"require    printer@example.com\n";					/* 9 */
 
 #define REJECT_DEFAULT "action=530 5.7.0 Global: please use TLS\n\n"
+#define MIN_TLS_TEXT(used, min) "Your mail program connected with " used \
+	", but this server requires " min " or newer. Update the mail program, " \
+	"or allow the newer TLS version in its security settings"
 #define DUNNO "action=DUNNO\n\n"
 
 enum cfgv { PLAIN_CFG, CHECK_UNAUTH, CUSTOM_REPLY, NO_LOG_TLS };
@@ -50,10 +54,12 @@ static const struct row {
 	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.3", 20261129, PLAIN_CFG, DUNNO,
 	  "tls=TLSv1.3 verdict=allow" },
 	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.2", 20261129, PLAIN_CFG, DUNNO, "verdict=allow" },
-	/* min_tls: TLS 1.1 counts as plaintext */
-	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.1", 20261129, PLAIN_CFG, REJECT_DEFAULT,
+	/* min_tls: TLS 1.1 counts as plaintext, but the reply says why */
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.1", 20261129, PLAIN_CFG,
+	  "action=550 5.7.10 " MIN_TLS_TEXT("TLSv1.1", "TLSv1.2") "\n\n",
 	  "tls=TLSv1.1 verdict=reject" },
-	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1", 20261129, PLAIN_CFG, REJECT_DEFAULT,
+	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1", 20261129, PLAIN_CFG,
+	  "action=550 5.7.10 " MIN_TLS_TEXT("TLSv1", "TLSv1.2") "\n\n",
 	  "tls=TLSv1 verdict=reject" },
 	/* a version Postfix might report that we do not know: TLS */
 	{ "alice@example.com", NULL, "192.0.2.7", "TLSv1.4", 20261129, PLAIN_CFG, DUNNO,
@@ -194,6 +200,93 @@ static void test_rows(void **state)
 	free(a);
 }
 
+/* The reply for each reason of a refusal (docs/postfix.md, "Every reply"). */
+static const char reasons_policy_text[] =
+	"require    @r.example           min_tls=TLSv1.3\n"				/* 1 */
+	"require    own@r.example        min_tls=TLSv1.3 min_tls_message=\"Old TLS: see https://r.example/tls\" message=\"No TLS: see https://r.example/tls\"\n" /* 2 */
+	"audit      @b.example           min_tls=TLSv1.3 brownout=2027-02-01T09:00Z/4h\n"; /* 3 */
+
+#define BROWNOUT_NOW 1801476000		/* 2027-02-01T10:00Z, inside line 3's window */
+
+static const struct reason_row {
+	const char *user;
+	const char *tls;
+	const char *smtp_reply;		/* config; NULL: the default */
+	int64_t now;
+	const char *reply;
+} reason_rows[] = {
+	/* no TLS: RFC 3207's 530 5.7.0, the configured text */
+	{ "a@r.example", "", NULL, 0, "action=530 5.7.0 Global\n\n" },
+	{ "own@r.example", "", NULL, 0, "action=530 5.7.0 No TLS: see https://r.example/tls\n\n" },
+	/* TLS below min_tls: 550 5.7.10 and the text naming both versions */
+	{ "a@r.example", "TLSv1.2", NULL, 0,
+	  "action=550 5.7.10 " MIN_TLS_TEXT("TLSv1.2", "TLSv1.3") "\n\n" },
+	{ "a@r.example", "SSLv3", NULL, 0,
+	  "action=550 5.7.10 " MIN_TLS_TEXT("TLSv1", "TLSv1.3") "\n\n" },
+	{ "own@r.example", "TLSv1.2", NULL, 0,
+	  "action=550 5.7.10 Old TLS: see https://r.example/tls\n\n" },
+	/* a configured class-5 code stays for no TLS; min_tls keeps its own */
+	{ "a@r.example", "", "554 5.7.1", 0, "action=554 5.7.1 Global\n\n" },
+	{ "a@r.example", "TLSv1.2", "554 5.7.1", 0,
+	  "action=550 5.7.10 " MIN_TLS_TEXT("TLSv1.2", "TLSv1.3") "\n\n" },
+	/* a class-4 smtp_reply (a soft start): min_tls is soft as well */
+	{ "a@r.example", "", "450 4.7.0", 0, "action=450 4.7.0 Global\n\n" },
+	{ "a@r.example", "TLSv1.2", "450 4.7.0", 0,
+	  "action=450 4.7.10 " MIN_TLS_TEXT("TLSv1.2", "TLSv1.3") "\n\n" },
+	/* TLS new enough, or of a version Postfix did not name: allowed */
+	{ "a@r.example", "TLSv1.3", NULL, 0, DUNNO },
+	{ "a@r.example", "TLSv9", NULL, 0, DUNNO },
+	/* a brownout window keeps its code and its text, with or without TLS */
+	{ "a@b.example", "", NULL, BROWNOUT_NOW,
+	  "action=530 5.7.0 TLS will be required soon. " TG_BROWNOUT_MESSAGE "\n\n" },
+	{ "a@b.example", "TLSv1.2", NULL, BROWNOUT_NOW,
+	  "action=530 5.7.0 TLS will be required soon. " TG_BROWNOUT_MESSAGE "\n\n" },
+	{ "a@b.example", "TLSv1.2", NULL, 0, DUNNO },	/* outside: audit */
+};
+
+static void test_reply_per_reason(void **state)
+{
+	(void)state;
+	struct tg_errors errs;
+	tg_errors_init(&errs);
+	struct tg_policy *p = tg_policy_load_buffer("r.conf", reasons_policy_text,
+						    strlen(reasons_policy_text), &errs);
+	for (size_t i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	tg_errors_clear(&errs);
+	assert_non_null(p);
+	struct pd_answer *a = malloc(sizeof(*a));
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(reason_rows) / sizeof(reason_rows[0]); i++) {
+		const struct reason_row *r = &reason_rows[i];
+		struct pd_request *req = new_request();
+		char why[256] = "";
+		struct pd_answer_config cfg = {
+			.smtp_reply = r->smtp_reply, .message = "Global", .log_tls = true,
+		};
+		set_attr(req, PD_ATTR_REQUEST, "smtpd_access_policy");
+		set_attr(req, PD_ATTR_SASL_USERNAME, r->user);
+		set_attr(req, PD_ATTR_CLIENT_ADDRESS, "192.0.2.7");
+		set_attr(req, PD_ATTR_ENCRYPTION_PROTOCOL, r->tls);
+		if (pd_answer(req, p, &cfg, 20270201, r->now, a, why, sizeof(why)) < 0)
+			fail_msg("reason row %zu: error %s", i, why);
+		if (strlen(r->reply) != a->reply_len ||
+		    memcmp(a->reply, r->reply, a->reply_len) != 0)
+			fail_msg("reason row %zu (%s, \"%s\"): reply \"%.*s\", want \"%s\"",
+				 i, r->user, r->tls, (int)a->reply_len, a->reply, r->reply);
+		free(req);
+	}
+	/* the account database cannot tell: tempfail, or DUNNO */
+	pd_answer_userdb_failure(TG_FAILURE_TEMPFAIL, a);
+	assert_int_equal(a->reply_len, strlen("action=451 4.7.0 account database not "
+					      "available, try again later\n\n"));
+	assert_memory_equal(a->reply, "action=451 4.7.0 ", 17);
+	pd_answer_userdb_failure(TG_FAILURE_ALLOW, a);
+	assert_memory_equal(a->reply, DUNNO, strlen(DUNNO));
+	free(a);
+	tg_policy_free(p);
+}
+
 /* instance goes to session=, sasl_method to mech= */
 static void test_session_and_mech(void **state)
 {
@@ -324,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_policy_request),
 		cmocka_unit_test(test_tls_of),
 		cmocka_unit_test(test_device_fields),
+		cmocka_unit_test(test_reply_per_reason),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
