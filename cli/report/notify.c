@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "advice.h"
 #include "atomicfile.h"
 #include "cli.h"
 #include "date.h"
@@ -667,7 +668,8 @@ static char *device_text(const char *s, size_t max, char *buf, size_t size)
 
 /* One line of {{devices}}: "  - PROTOCOLS  ADDRESS  \"PROGRAM\" | EHLO NAME
  * | -  LAST-TIME". */
-static void device_line(const struct tally_device *d, struct mime_buf *out)
+static void device_line(const struct tally_device *d, enum advice_lang lang,
+			struct mime_buf *out)
 {
 	char svc[80], addr[64], name[2 * TALLY_DEVICE_TEXT + 8], who[3 * TALLY_DEVICE_TEXT + 32];
 	char last[32], line[512];
@@ -688,12 +690,22 @@ static void device_line(const struct tally_device *d, struct mime_buf *out)
 	snprintf(line, sizeof(line), "  - %-12s %-15s %-30s %s\n", svc, addr, who,
 		 outfmt_time_text(d->last, last, sizeof(last)));
 	mime_buf_adds(out, line);
-	/* Per-program advice (how to switch this program to TLS) belongs
-	 * right after its line, indented, chosen by d->software / d->helo. */
+	/* The setting that moves the named program to TLS, right under its
+	 * line. Only a program the advice table knows by its IMAP ID name
+	 * gets one (an EHLO name is a host, not a program); the text is the
+	 * table's own, no byte of the name reaches the notice through it. */
+	if (d->software != NULL) {
+		const struct advice *ad = advice_for(d->software, strlen(d->software));
+		if (ad != advice_generic()) {
+			mime_buf_adds(out, "      -> ");
+			mime_buf_adds(out, advice_text(ad, lang));
+			mime_buf_adds(out, "\n");
+		}
+	}
 }
 
 static void notice_values_fill(struct notice_values *nv, const struct tally_account *a,
-			       const char *from)
+			       const char *from, enum advice_lang lang)
 {
 	memset(nv->v, 0, sizeof(nv->v));
 	mime_buf_init(&nv->seen);
@@ -718,7 +730,7 @@ static void notice_values_fill(struct notice_values *nv, const struct tally_acco
 		snprintf(line, sizeof(line), "  - %-12s %-39s %s\n", svc, addr,
 			 outfmt_time_text(d->last, last, sizeof(last)));
 		mime_buf_adds(&nv->seen, line);
-		device_line(d, &nv->devices);
+		device_line(d, lang, &nv->devices);
 		named |= d->software != NULL || d->helo != NULL;
 	}
 	nv->v[PH_DEVICES] = nv->devices.data ? nv->devices.data : "";
@@ -765,7 +777,8 @@ static int build_message(const struct template *tp, const struct tally_account *
 	char why[256], date[64], msgid[200], dom[256];
 	int r = -1;
 
-	notice_values_fill(&nv, a, from);
+	notice_values_fill(&nv, a, from,
+			   strncmp(tp->lang, "de", 2) == 0 ? ADVICE_DE : ADVICE_EN);
 	mime_buf_init(&subject);
 	mime_buf_init(&body);
 	mime_buf_init(msg);

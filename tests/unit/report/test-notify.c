@@ -398,6 +398,57 @@ static void test_run_devices(void **state)
 	assert_int_equal(system(p), 0);
 }
 
+/* A program the advice table knows, named in IMAP ID, gets the setting
+ * that moves it to TLS under its line, in the template's language; an
+ * unknown program and an EHLO name get none. */
+static void test_run_device_advice(void **state)
+{
+	char log[160], tdir[160], tpl[200], out[160], p[600];
+	snprintf(log, sizeof(log), "%s/adv.log", dir);
+	snprintf(tdir, sizeof(tdir), "%s/advtpl", dir);
+	snprintf(out, sizeof(out), "%s/advout", dir);
+	mkdir(tdir, 0700);
+	write_file(log,
+		   "Nov 29 10:00:01 mx dovecot: auth: Info: tlsgate: service=imap user=frank@example.com "
+		   "client=192.0.2.7 tls=none verdict=audit mode=audit rule=p:2 "
+		   "imap_id_name=Thunderbird imap_id_version=115.3\n"
+		   "Nov 29 10:00:02 mx dovecot: auth: Info: tlsgate: service=imap user=gina@example.com "
+		   "client=192.0.2.8 tls=none verdict=audit mode=audit rule=p:2 "
+		   "imap_id_name=scanner-x imap_id_version=1.0\n"
+		   "Nov 29 10:00:03 mx tlsgate-policyd[1]: tlsgate: service=smtp user=gina@example.com "
+		   "client=192.0.2.9 tls=none verdict=audit mode=audit rule=p:2 helo=thunderbird\n");
+	static const struct {
+		const char *lang, *want, *unwanted;
+	} rows[] = {
+		{ "en", "-> Thunderbird: Account Settings > Server Settings", "Konten-Einstellungen" },
+		{ "de", "-> Thunderbird: Konten-Einstellungen > Server-Einstellungen", "Account Settings" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(tpl, sizeof(tpl), "%s/notice.%s.txt", tdir, rows[i].lang);
+		write_file(tpl, "Subject: TLS for {{account}}\n\n{{devices}}");
+		mkdir(out, 0700);
+		const char *args[] = { "--out", out, "--from", "Admin <postmaster@example.com>",
+				       "--templates", tdir, "--lang", rows[i].lang,
+				       "--at", "2026-11-29", log, NULL };
+		assert_int_equal(run_notify(args), 0);
+		snprintf(p, sizeof(p), "%s/frank@example.com.eml", out);
+		char *m = read_file(p);
+		assert_non_null(m);
+		char *body = strstr(m, "\r\n\r\n");
+		assert_non_null(body);
+		if (strstr(body, rows[i].want) == NULL || strstr(body, rows[i].unwanted) != NULL)
+			fail_msg("%s: want '%s' in:\n%s", rows[i].lang, rows[i].want, body);
+		snprintf(p, sizeof(p), "%s/gina@example.com.eml", out);
+		m = read_file(p);
+		assert_non_null(m);
+		if (strstr(m, "-> ") != NULL)
+			fail_msg("%s: advice for an unknown program or an EHLO name:\n%s",
+				 rows[i].lang, m);
+		snprintf(p, sizeof(p), "rm -rf '%s'", out);
+		assert_int_equal(system(p), 0);
+	}
+}
+
 static void test_run_state_every_max(void **state)
 {
 	char p[600];
@@ -637,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_outside_domains),
 		cmocka_unit_test(test_planted_symlinks),
 		cmocka_unit_test(test_run_devices),
+		cmocka_unit_test(test_run_device_advice),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
