@@ -33,6 +33,8 @@ FUZZ_MAXLEN_event := 16384
 FUZZ_MAXLEN_text := 4096
 FUZZ_NAMES += authmaster
 FUZZ_MAXLEN_authmaster := 20000
+FUZZ_NAMES += ucache
+FUZZ_MAXLEN_ucache := 4096
 
 # Targets of parsers outside lib/ are added once their code exists.
 ifneq ($(wildcard postfix-policyd/request.h),)
