@@ -83,6 +83,8 @@ def main() -> int:
     ap.add_argument("--accounts", type=int, default=1000000)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--lookups", type=int, default=20000)
+    ap.add_argument("--cache-size", type=int, default=None,
+                    help="userdb_cache_size of the warm run (default: tlsgate's)")
     a = ap.parse_args()
     build = (REPO / a.build).resolve()
     load, policyd = build / "bench/policyd-load", build / "tlsgate-policyd"
@@ -154,7 +156,8 @@ service auth {
         say(results, f"policyd files only: RSS {kb(p.pid, 'VmRSS')} kB")
         p.terminate(); p.wait()
 
-        p, port = start_policyd("warm", f"userdb = dovecot:{sock}\nuserdb_cache_ttl = 1h\n")
+        size = "" if a.cache_size is None else f"userdb_cache_size = {a.cache_size}\n"
+        p, port = start_policyd("warm", f"userdb = dovecot:{sock}\nuserdb_cache_ttl = 1h\n{size}")
         took = warm(port, users)
         say(results, f"warm-up: {len(users)} look-ups through tlsgate-policyd in {took:.1f} s "
                      f"({len(users) / took:,.0f}/s)")

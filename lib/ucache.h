@@ -5,10 +5,13 @@
  *
  * Bounded: at most `max_entries` names (rounded up to a multiple of
  * TG_UCACHE_WAYS); a full set of TG_UCACHE_WAYS slots drops its expired
- * entry or else the one that expires first. Memory is at most
- * max_entries * (slot + name) plus one pointer per set, and grows only
- * with use. Names are hashed with a per-process random seed, so a peer
- * that picks names cannot aim them at one set beyond evicting in it.
+ * entry or else the one that expires first. Memory is at most 36 bytes
+ * per entry (names of up to 24 bytes kept inline), plus its own
+ * allocation for each longer name, plus one pointer per set; sets are
+ * allocated (64 at a time) as names fall in them, so it grows with use.
+ * Names are hashed with a per-process random seed, so a peer that picks
+ * names cannot aim them at one set beyond evicting in it. Names are
+ * compared byte for byte (case matters).
  *
  * Error contract: tg_ucache_new() returns NULL when out of memory;
  * tg_ucache_put() returns -1 when out of memory (nothing cached). A cache
@@ -20,7 +23,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#define TG_UCACHE_WAYS 8
+#define TG_UCACHE_WAYS 16
 
 struct tg_ucache;
 

@@ -35,6 +35,8 @@ FUZZ_NAMES += authmaster
 FUZZ_MAXLEN_authmaster := 20000
 FUZZ_NAMES += imapid
 FUZZ_MAXLEN_imapid := 12000
+FUZZ_NAMES += ucache
+FUZZ_MAXLEN_ucache := 4096
 
 # Targets of parsers outside lib/ are added once their code exists.
 ifneq ($(wildcard postfix-policyd/request.h),)

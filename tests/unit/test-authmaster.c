@@ -355,6 +355,98 @@ static void test_cache(void **state)
 	tg_ucache_free(c);
 }
 
+/* Names inline and out of line (longer than the record holds), around
+ * that length, differing only past it or only in case: each keeps its
+ * own answer; evicted and cleared long names are freed (valgrind). */
+static void test_cache_names(void **state)
+{
+	char names[8][TG_AM_MAX_USER + 1];
+	const size_t lens[8] = { 1, 23, 24, 25, 27, 100, TG_AM_MAX_USER, TG_AM_MAX_USER };
+	struct tg_ucache *c = tg_ucache_new(4 * TG_UCACHE_WAYS, 60);
+	int mode;
+	assert_non_null(c);
+	for (int i = 0; i < 8; i++) {
+		memset(names[i], 'a', lens[i]);
+		names[i][lens[i]] = '\0';
+	}
+	names[7][TG_AM_MAX_USER - 1] = 'b';	/* differs from names[6] in its last byte */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(tg_ucache_put(c, names[i], i % 3, 1000), 0);
+	assert_int_equal(tg_ucache_put(c, "A", TG_MODE_REQUIRE, 1000), 0);
+	assert_int_equal(tg_ucache_count(c), 9);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(tg_ucache_get(c, names[i], 1001, &mode), 1);
+		assert_int_equal(mode, i % 3);
+	}
+	assert_int_equal(tg_ucache_get(c, "A", 1001, &mode), 1);
+	assert_int_equal(mode, TG_MODE_REQUIRE);
+	names[5][99] = 'c';	/* a long name not cached */
+	assert_int_equal(tg_ucache_get(c, names[5], 1001, &mode), 0);
+	names[4][26] = '\0';	/* 26 bytes: a prefix of cached names, not cached */
+	assert_int_equal(tg_ucache_get(c, names[4], 1001, &mode), 0);
+	assert_int_equal(tg_ucache_get(c, "", 1001, &mode), 0);
+
+	tg_ucache_free(c);
+
+	/* long names pushed out by more names than a set holds */
+	char name[64];
+	c = tg_ucache_new(TG_UCACHE_WAYS, 60);	/* one set */
+	assert_non_null(c);
+	for (int i = 0; i < TG_UCACHE_WAYS; i++)
+		assert_int_equal(tg_ucache_put(c, names[6 + i % 2], TG_MODE_OFF, 1001), 0);
+	for (int i = 0; i < 3 * TG_UCACHE_WAYS; i++) {
+		snprintf(name, sizeof(name), "%050d", i);
+		assert_int_equal(tg_ucache_put(c, name, TG_MODE_AUDIT, 1002 + i), 0);
+	}
+	assert_int_equal(tg_ucache_count(c), TG_UCACHE_WAYS);
+	snprintf(name, sizeof(name), "%050d", 3 * TG_UCACHE_WAYS - 1);
+	assert_int_equal(tg_ucache_get(c, name, 1002, &mode), 1);
+	assert_int_equal(mode, TG_MODE_AUDIT);
+	tg_ucache_clear(c);
+	assert_int_equal(tg_ucache_get(c, name, 1002, &mode), 0);
+	assert_int_equal(tg_ucache_put(c, names[6], TG_MODE_OFF, 1003), 0);
+	tg_ucache_free(c);
+}
+
+/* A full set drops an expired entry, else the one that expires first;
+ * answers survive a clock set back. */
+static void test_cache_eviction(void **state)
+{
+	struct tg_ucache *c = tg_ucache_new(TG_UCACHE_WAYS, 60);	/* one set */
+	char name[32];
+	int mode;
+	assert_non_null(c);
+	for (int i = 0; i < TG_UCACHE_WAYS; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		assert_int_equal(tg_ucache_put(c, name, TG_MODE_OFF, 1000 + i), 0);
+	}
+	/* u1 answered again: now u0 then u2 expire first */
+	assert_int_equal(tg_ucache_put(c, "u1", TG_MODE_REQUIRE, 1030), 0);
+	assert_int_equal(tg_ucache_put(c, "new1", TG_MODE_AUDIT, 1031), 0);
+	assert_int_equal(tg_ucache_get(c, "u0", 1031, &mode), 0);
+	assert_int_equal(tg_ucache_get(c, "u1", 1031, &mode), 1);
+	assert_int_equal(mode, TG_MODE_REQUIRE);
+	assert_int_equal(tg_ucache_put(c, "new2", TG_MODE_AUDIT, 1032), 0);
+	assert_int_equal(tg_ucache_get(c, "u2", 1032, &mode), 0);
+	assert_int_equal(tg_ucache_get(c, "u3", 1032, &mode), 1);
+	assert_int_equal(tg_ucache_count(c), TG_UCACHE_WAYS);
+
+	/* at 1065 u3..u5 have expired (1063..1065); the newcomer takes the
+	 * first expired slot, the live u6 stays */
+	assert_int_equal(tg_ucache_put(c, "new3", TG_MODE_OFF, 1065), 0);
+	assert_int_equal(tg_ucache_get(c, "new3", 1065, &mode), 1);
+	assert_int_equal(tg_ucache_get(c, "u6", 1065, &mode), 1);
+	assert_int_equal(tg_ucache_get(c, "new1", 1065, &mode), 1);
+	assert_int_equal(tg_ucache_count(c), TG_UCACHE_WAYS);
+
+	/* the clock set back an hour: answers stay until their time */
+	assert_int_equal(tg_ucache_get(c, "new3", 1065 - 3600, &mode), 1);
+	assert_int_equal(tg_ucache_put(c, "back", TG_MODE_REQUIRE, 1065 - 3600), 0);
+	assert_int_equal(tg_ucache_get(c, "back", 1065 - 3600 + 59, &mode), 1);
+	assert_int_equal(tg_ucache_get(c, "back", 1065 - 3600 + 60, &mode), 0);
+	tg_ucache_free(c);
+}
+
 /* A million names, far more than room: the count stays bounded, names
  * are found, and an answer is never another name's. */
 static void test_cache_bounded(void **state)
@@ -392,6 +484,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_restricted_message, setup_dir, teardown_dir),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_names),
+		cmocka_unit_test(test_cache_eviction),
 		cmocka_unit_test(test_cache_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
