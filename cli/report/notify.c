@@ -62,6 +62,7 @@
 #define FOLLOW_DEFAULT_PER_HOUR 100
 #define FOLLOW_DEFAULT_SEND_TIMEOUT 60
 #define FOLLOW_DEFAULT_EVERY (7 * 86400)
+#define FOLLOW_STOP_GRACE 5	/* seconds a running sendmail gets at a stop */
 
 /* ---- templates ---- */
 
@@ -937,6 +938,7 @@ struct follow_run {
 	struct sendq q;
 	uint64_t triggers, recent, outside, unsafe, not_breaking, build_failed;
 	uint64_t state_errors;
+	bool stopping;
 };
 
 static volatile sig_atomic_t follow_stop, follow_hup;
@@ -970,6 +972,7 @@ static void follow_done(void *vctx, const char *account, bool ok, bool timed_out
 	if (!ok) {
 		fprintf(stderr, "tlsgate notify: the notice to %s %s; it is tried again at the "
 			"account's next refusal\n", account,
+			fr->stopping ? "was stopped unfinished at the exit" :
 			timed_out ? "took longer than --send-timeout and was stopped" : "failed");
 		return;
 	}
@@ -1198,9 +1201,11 @@ static int notify_follow(struct notify_opts *o, const struct cli_context *ctx,
 		if (n < 4096)
 			follow_wait(&f);
 	}
-	size_t dropped = sendq_stop(&fr.q, follow_clock() + 10, follow_clock, follow_done, &fr);
+	fr.stopping = true;
+	size_t dropped = sendq_stop(&fr.q, follow_clock() + FOLLOW_STOP_GRACE, follow_clock,
+				    follow_done, &fr);
 	fprintf(stderr, "tlsgate notify: stopped: %llu notice(s) sent, %llu failed, %llu timed "
-		"out, %llu over --max-per-hour, %llu over the queue, %zu dropped at the stop; "
+		"out or stopped at the exit, %llu over --max-per-hour, %llu over the queue, %zu dropped at the stop; "
 		"%llu skipped as notified recently, %llu outside the notice domains, %llu "
 		"without a usable address; %llu long line(s) skipped\n",
 		(unsigned long long)fr.q.delivered, (unsigned long long)fr.q.failed,
