@@ -1104,6 +1104,9 @@ static void follow_line(struct follow_run *fr, const char *line, size_t len)
 		return;
 	}
 	const char *domain = strrchr(account, '@') + 1;
+	const char *only = fr->o->in.domain;
+	if (only != NULL && strcasecmp(only[0] == '@' ? only + 1 : only, domain) != 0)
+		return;
 	if (!recipients_allowed(&fr->rcpt, domain)) {
 		fr->outside++;
 		return;
