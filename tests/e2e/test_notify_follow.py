@@ -157,15 +157,23 @@ class Follower:
 
     def start(self):
         w = self.world
-        self.stderr = open(w["tmp"] / "follow.err", "ab")
+        err = w["tmp"] / "follow.err"
+        since = err.stat().st_size if err.exists() else 0
+        self.stderr = open(err, "ab")
         self.proc = subprocess.Popen(
             [str(TLSGATE), "-c", str(w["conf"]), "notify", "--follow", "--send",
              "--sendmail", str(w["sendmail"]), "--from", f"IT <postmaster@{D}>",
              "--state", str(w["state"]), "--templates", str(TEMPLATES),
              "--send-timeout", "30", str(w["log"])],
             stdin=subprocess.DEVNULL, stderr=self.stderr)
-        ms.wait_for(lambda: b"following" in (w["tmp"] / "follow.err").read_bytes(), timeout=10)
+        # this process's line, not one of an earlier start
+        ms.wait_for(lambda: b"following" in err.read_bytes()[since:], timeout=10)
         return self
+
+    def summary(self) -> str:
+        """The counts the follower printed when it stopped last."""
+        lines = (self.world["tmp"] / "follow.err").read_text().splitlines()
+        return [x for x in lines if "stopped:" in x][-1]
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -260,6 +268,10 @@ def test_refused_twice_one_notice_also_after_restart(world):
     wait_notice(world, f"mark1@{D}")
     time.sleep(0.5)
     assert len(notices(world)[user]) == 1
+    # the restarted follower read that refusal and skipped it
+    assert world["follower"].stop() == 0
+    assert "1 skipped as notified recently" in world["follower"].summary()
+    world["follower"] = Follower(world).start()
 
 
 def test_no_notice_outside_the_policy_domains(world):

@@ -356,7 +356,16 @@ static void test_sendq_stop_kills_and_drops(void **state)
 
 /* ---- notify --follow over stdin ---- */
 
+static int run_follow_bytes(const char *policy, const char *input, size_t input_len,
+			    const char *extra);
+
 static int run_follow(const char *policy, const char *input, const char *extra)
+{
+	return run_follow_bytes(policy, input, strlen(input), extra);
+}
+
+static int run_follow_bytes(const char *policy, const char *input, size_t input_len,
+			    const char *extra)
 {
 	char p_policy[160], p_in[160], p_tpl[160], p_mailer[160], p_state[160], cmd[400];
 	snprintf(p_policy, sizeof(p_policy), "%s/policy.conf", dir);
@@ -365,7 +374,10 @@ static int run_follow(const char *policy, const char *input, const char *extra)
 	snprintf(p_mailer, sizeof(p_mailer), "%s/mailer.sh", dir);
 	snprintf(p_state, sizeof(p_state), "%s/state", dir);
 	rewrite(p_policy, policy);
-	rewrite(p_in, input);
+	FILE *fin = fopen(p_in, "wb");
+	assert_non_null(fin);
+	assert_int_equal(fwrite(input, 1, input_len, fin), input_len);
+	fclose(fin);
 	rewrite(p_tpl, "Subject: TLS for {{account}}\n\n{{services}} from {{clients}}\n");
 	rewrite(p_mailer, "#!/bin/sh\nsed -n 's/^To: //p' >> \"$1\"\n");
 	chmod(p_mailer, 0700);
@@ -475,6 +487,50 @@ static void test_follow_hourly_cap(void **state)
 	assert_string_equal(mailed_sorted(), "a1@example.com\na2@example.com\n");
 }
 
+/* docs/events.md's reading rules against a hostile stream: binary bytes,
+ * NULs, an over-long line holding a valid event, forged and implausible
+ * events; only the one plain event at the end gets a notice. */
+#define ADD(lit) add(in, &n, cap, lit, sizeof(lit) - 1)
+
+static void add(char *buf, size_t *n, size_t cap, const char *data, size_t len)
+{
+	assert_true(*n + len <= cap);
+	memcpy(buf + *n, data, len);
+	*n += len;
+}
+
+static void test_follow_hostile_stream(void **state)
+{
+	size_t cap = 200000, n = 0;
+	char *in = malloc(cap);
+	assert_non_null(in);
+	srand(7);
+	for (int i = 0; i < 4000; i++)		/* random bytes, NULs and newlines */
+		in[n++] = (char)(rand() % 256);
+	ADD("\n");
+	/* a valid event, then 40000 bytes more on its line: skipped whole */
+	ADD(EV("big@example.com", "verdict=reject mode=require rule=p:1"));
+	n--;
+	memset(in + n, 'x', 40000);
+	n += 40000;
+	ADD("\n");
+	ADD("Dec  1 10:00:01 mx dovecot: auth: Info: tlsgate: service=imap user=a\0b@example.com "
+	    "client=192.0.2.7 tls=none verdict=reject mode=require rule=p:1\n");
+	ADD(EV("bidi\xe2\x80\xaeuser@example.com", "verdict=reject mode=require rule=p:1"));
+	ADD(EV("half@example.com", "verdict=reject mode=require rule=p:1 mech=\"unclosed"));
+	ADD("Dec  1 10:00:01 mx dovecot: auth: Info: tlsgate: service=imap user=x@example.com "
+	    "client=not-an-address tls=none verdict=reject mode=require rule=p:1\n");
+	ADD("Dec  1 10:00:01 mx evil: dovecot: auth: Info: tlsgate: service=imap user=y@example.com "
+	    "client=192.0.2.7 tls=none verdict=reject mode=require rule=p:1\n");
+	ADD("Dec  1 10:00:01 mx dovecot: auth: Info: tlsgate: service=imap user=cr@example.com\r"
+	    "client=192.0.2.7 tls=none verdict=reject mode=require rule=p:1\n");
+	ADD(EV("ok@example.com", "verdict=reject mode=require rule=p:1"));
+	ADD("Dec  1 10:00:01 mx dovecot: auth: Info: tlsgate: service=imap user=cut@example.com");
+	assert_int_equal(run_follow_bytes("require @example.com\n", in, n, NULL), 0);
+	free(in);
+	assert_string_equal(mailed_sorted(), "ok@example.com\n");
+}
+
 static void test_follow_arguments(void **state)
 {
 	char *no_state[] = { "notify", "--follow", "--send", "--from", "a@b.c", "-", NULL };
@@ -507,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_sendq_stop_kills_and_drops),
 		cmocka_unit_test_setup_teardown(test_follow_which_events_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_hourly_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_hostile_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_arguments, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
