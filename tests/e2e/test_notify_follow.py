@@ -283,6 +283,20 @@ def test_no_notice_outside_the_policy_domains(world):
     assert not any(OUTSIDE in to for to in notices(world))
 
 
+def test_sighup_reloads_notify_domains(world):
+    """SIGHUP rereads tlsgate.conf: a domain added to notify_domains gets
+    notices from then on, without a restart."""
+    st = world["stack"]
+    with open(world["conf"], "a") as f:
+        f.write(f"notify_domains = {OUTSIDE}\n")
+    world["follower"].proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)     # handled at the follower's next turn (200 ms at most)
+    refuse_imap(st, f"someone@{OUTSIDE}")
+    got = wait_notice(world, f"someone@{OUTSIDE}")
+    assert len(got) == 1
+    assert world["follower"].proc.poll() is None
+
+
 def test_slow_sendmail_does_not_stop_other_notices(world):
     st = world["stack"]
     refuse_imap(st, f"slow@{D}")
