@@ -63,6 +63,7 @@
 #define FOLLOW_DEFAULT_SEND_TIMEOUT 60
 #define FOLLOW_DEFAULT_EVERY (7 * 86400)
 #define FOLLOW_STOP_GRACE 5	/* seconds a running sendmail gets at a stop */
+#define FOLLOW_BATCH 4096	/* lines read before sendmails are looked after */
 
 /* ---- templates ---- */
 
@@ -938,6 +939,8 @@ struct follow_run {
 	struct sendq q;
 	uint64_t triggers, recent, outside, unsafe, not_breaking, build_failed;
 	uint64_t state_errors;
+	int64_t drop_said;		/* when a dropped notice was last logged */
+	uint64_t drops_unsaid;		/* dropped since, not logged one by one */
 	bool stopping;
 };
 
@@ -1019,6 +1022,25 @@ static bool follow_triggers(const struct tg_event *ev)
 	       (verdict == TG_VERDICT_AUDIT && ev->len[TG_EV_ENFORCE_FROM] > 0);
 }
 
+/* Whether a dropped notice gets its own line: the first one, then one a
+ * minute with the count of those not shown, so that a flood of refusals
+ * does not flood the log too. */
+static bool follow_drop_says(struct follow_run *fr)
+{
+	int64_t now = follow_clock();
+	if (fr->drop_said != 0 && now - fr->drop_said < 60) {
+		fr->drops_unsaid++;
+		return false;
+	}
+	if (fr->drops_unsaid > 0)
+		fprintf(stderr, "tlsgate notify: %llu more notice(s) not sent in the last "
+			"minute (queue full or --max-per-hour)\n",
+			(unsigned long long)fr->drops_unsaid);
+	fr->drop_said = now;
+	fr->drops_unsaid = 0;
+	return true;
+}
+
 /* Builds the notice from a tally of this one event and queues it. */
 static void follow_queue(struct follow_run *fr, struct tg_event *ev, const char *line,
 			 size_t off, size_t len, const char *account)
@@ -1063,13 +1085,16 @@ static void follow_queue(struct follow_run *fr, struct tg_event *ev, const char 
 		fr->triggers++;
 		break;
 	case SENDQ_FULL:
-		fprintf(stderr, "tlsgate notify: no notice to %s now: %d notices wait for "
-			"sendmail already (tried again at its next refusal)\n", account,
-			SENDQ_MAX_WAITING);
+		if (follow_drop_says(fr))
+			fprintf(stderr, "tlsgate notify: no notice to %s now: %d notices wait for "
+				"sendmail already (tried again at its next refusal)\n", account,
+				SENDQ_MAX_WAITING);
 		break;
 	case SENDQ_OVER_RATE:
-		fprintf(stderr, "tlsgate notify: no notice to %s now: --max-per-hour %u reached "
-			"(tried again at its next refusal)\n", account, fr->o->max_per_hour);
+		if (follow_drop_says(fr))
+			fprintf(stderr, "tlsgate notify: no notice to %s now: --max-per-hour %u "
+				"reached (tried again at its next refusal)\n", account,
+				fr->o->max_per_hour);
 		break;
 	case SENDQ_NOMEM:
 		fprintf(stderr, "tlsgate notify: out of memory\n");
@@ -1141,12 +1166,13 @@ static long follow_read_batch(struct follow_run *fr, struct follow *f)
 	const char *line;
 	size_t len;
 	long n = 0;
-	int r;
-	while (n < 4096 && !follow_stop && (r = follow_next(f, &line, &len, why, sizeof(why))) == 1) {
+	int r = 0;
+	while (n < FOLLOW_BATCH && !follow_stop &&
+	       (r = follow_next(f, &line, &len, why, sizeof(why))) == 1) {
 		follow_line(fr, line, len);
 		n++;
 	}
-	if (n < 4096 && !follow_stop && r < 0) {
+	if (n < FOLLOW_BATCH && !follow_stop && r < 0) {
 		fprintf(stderr, "tlsgate notify: %s\n", why);
 		return -1;
 	}
@@ -1201,7 +1227,7 @@ static int notify_follow(struct notify_opts *o, const struct cli_context *ctx,
 		sendq_run(&fr.q, follow_clock(), follow_done, &fr);
 		if (f.ended && sendq_busy(&fr.q) == 0)
 			break;
-		if (n < 4096)
+		if (n < FOLLOW_BATCH)
 			follow_wait(&f);
 	}
 	fr.stopping = true;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -114,6 +115,7 @@ static bool start_one(struct sendq *q, struct sendq_job *slot, int64_t now)
 	memmove(&q->waiting[0], &q->waiting[1], (q->nwaiting - 1) * sizeof(q->waiting[0]));
 	q->nwaiting--;
 	memset(&q->waiting[q->nwaiting], 0, sizeof(q->waiting[0]));
+	fflush(NULL);	/* nothing buffered is written twice, by the child too */
 	pid_t pid = fork();
 	if (pid < 0)
 		return false;
