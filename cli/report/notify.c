@@ -1041,6 +1041,21 @@ static bool follow_drop_says(struct follow_run *fr)
 	return true;
 }
 
+static void follow_dropped(struct follow_run *fr, enum sendq_add_result why,
+			   const char *account)
+{
+	if (!follow_drop_says(fr))
+		return;
+	if (why == SENDQ_FULL)
+		fprintf(stderr, "tlsgate notify: no notice to %s now: %d notices wait for "
+			"sendmail already (tried again at its next refusal)\n", account,
+			SENDQ_MAX_WAITING);
+	else
+		fprintf(stderr, "tlsgate notify: no notice to %s now: --max-per-hour %u "
+			"reached (tried again at its next refusal)\n", account,
+			fr->o->max_per_hour);
+}
+
 /* Builds the notice from a tally of this one event and queues it. */
 static void follow_queue(struct follow_run *fr, struct tg_event *ev, const char *line,
 			 size_t off, size_t len, const char *account)
@@ -1050,6 +1065,11 @@ static void follow_queue(struct follow_run *fr, struct tg_event *ev, const char 
 	time_t now = time(NULL);
 	int64_t when = (int64_t)now;
 
+	enum sendq_add_result room = sendq_check(&fr->q, follow_clock());
+	if (room != SENDQ_QUEUED) {
+		follow_dropped(fr, room, account);
+		return;
+	}
 	if (tally_init(&t) < 0) {
 		fr->build_failed++;
 		return;
@@ -1080,26 +1100,15 @@ static void follow_queue(struct follow_run *fr, struct tg_event *ev, const char 
 		mime_buf_free(&msg);
 		goto out;
 	}
-	switch (sendq_add(&fr->q, account, msg.data, msg.len, follow_clock())) {
-	case SENDQ_QUEUED:
+	enum sendq_add_result added = sendq_add(&fr->q, account, msg.data, msg.len,
+						follow_clock());
+	if (added == SENDQ_QUEUED) {
 		fr->triggers++;
-		break;
-	case SENDQ_FULL:
-		if (follow_drop_says(fr))
-			fprintf(stderr, "tlsgate notify: no notice to %s now: %d notices wait for "
-				"sendmail already (tried again at its next refusal)\n", account,
-				SENDQ_MAX_WAITING);
-		break;
-	case SENDQ_OVER_RATE:
-		if (follow_drop_says(fr))
-			fprintf(stderr, "tlsgate notify: no notice to %s now: --max-per-hour %u "
-				"reached (tried again at its next refusal)\n", account,
-				fr->o->max_per_hour);
-		break;
-	case SENDQ_NOMEM:
+	} else if (added == SENDQ_NOMEM) {
 		fprintf(stderr, "tlsgate notify: out of memory\n");
 		fr->build_failed++;
-		break;
+	} else {
+		follow_dropped(fr, added, account);
 	}
 	mime_buf_free(&msg);
 out:

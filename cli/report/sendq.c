@@ -71,6 +71,20 @@ size_t sendq_busy(const struct sendq *q)
 	return n;
 }
 
+enum sendq_add_result sendq_check(struct sendq *q, int64_t now)
+{
+	if (q->nwaiting == SENDQ_MAX_WAITING) {
+		q->overflow++;
+		return SENDQ_FULL;
+	}
+	if (q->max_per_hour > 0 && q->hour_used == q->max_per_hour &&
+	    q->hour[q->hour_next] > now - 3600) {
+		q->over_rate++;
+		return SENDQ_OVER_RATE;
+	}
+	return SENDQ_QUEUED;
+}
+
 enum sendq_add_result sendq_add(struct sendq *q, const char *account,
 				const char *data, size_t len, int64_t now)
 {

@@ -66,6 +66,10 @@ enum sendq_add_result {
 
 int sendq_init(struct sendq *q, unsigned timeout, unsigned max_per_hour,
 	       sendq_deliver_fn *deliver, void *ctx);
+/* Whether a notice would be queued now; a no is counted as sendq_add
+ * counts it, so that a caller can skip building a notice that would be
+ * dropped. */
+enum sendq_add_result sendq_check(struct sendq *q, int64_t now);
 /* Queues a copy of data[0..len) for account. */
 enum sendq_add_result sendq_add(struct sendq *q, const char *account,
 				const char *data, size_t len, int64_t now);
