@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email
+import email.policy
 import imaplib
 import json
 import os
@@ -461,6 +463,8 @@ def scenario(sb: Sandbox, steps: Steps, message: str) -> None:
               "account's min_tls=TLSv1.3",
               old_tls_step)
 
+    run_follow_notice(sb, steps)
+
     section(f"Rolling {ENFORCED} back: one edit, no restart")
     conf = sb.policy_dir / f"10-{ENFORCED}.conf"
 
@@ -623,8 +627,6 @@ def run_notify(sb: Sandbox, steps: Steps) -> None:
         notice = out / f"{carol}.eml"
         if cp.returncode != 0 or not notice.is_file():
             return False, [f"exit status {cp.returncode}", *cp.stderr.splitlines()[-3:]]
-        import email
-        import email.policy
         body = email.message_from_bytes(notice.read_bytes(),
                                         policy=email.policy.default).get_content()
         lines = [ln for ln in body.splitlines() if ln.startswith("  - ") and ms.CLIENT_ADDR in ln]
@@ -634,6 +636,110 @@ def run_notify(sb: Sandbox, steps: Steps) -> None:
         return any(named in ln and "IMAP" in ln for ln in lines), [f"exit status {cp.returncode}"]
     steps.run(f"the notice for {carol} names the device",
               f'its lines say "{DEMO_PROGRAM[0]} {DEMO_PROGRAM[1]}" on {ms.CLIENT_ADDR} over IMAP', fn)
+
+
+# ---------------------------------------------------------------------------
+# notify --follow: a notice at the first refusal
+# ---------------------------------------------------------------------------
+
+NOTICE_FROM = f"IT <postmaster@{ENFORCED}>"
+# The demo's sendmail keeps each notice as a file in notices/.
+DEMO_SENDMAIL = """#!/bin/sh
+tmp=$(mktemp "{out}/.part.XXXXXX") && cat > "$tmp" && mv "$tmp" "{out}/notice.$(date +%s%N).eml"
+"""
+
+
+class NoticeFollower:
+    """`tlsgate notify --follow` on Dovecot's log, its notices kept in
+    DIR/notices/ by a stand-in sendmail."""
+
+    def __init__(self, sb: Sandbox):
+        self.sb = sb
+        self.out = sb.dir / "notices"
+        self.err = sb.dir / "notify-follow.log"
+        self.proc = None
+
+    def start(self) -> None:
+        self.out.mkdir(exist_ok=True)
+        sendmail = self.sb.dir / "sendmail"
+        write_file(sendmail, DEMO_SENDMAIL.format(out=self.out))
+        os.chmod(sendmail, 0o755)
+        cmd = [str(self.sb.tlsgate), "-c", str(self.sb.conf), "notify", "--follow", "--send",
+               "--sendmail", str(sendmail), "--from", NOTICE_FROM,
+               "--state", str(self.sb.dir / "notify.state"), "--send-timeout", "10"]
+        if self.sb.build is not None:
+            cmd += ["--templates", str(REPO / "docs" / "templates")]
+        cmd.append(str(self.sb.stack.dovecot.logfile.path))
+        self.cmd = cmd
+        with open(self.err, "ab") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        ms.wait_for(lambda: b"following" in self.err.read_bytes() or self.proc.poll() is not None,
+                    10, interval=0.05, what="notify --follow to start")
+        if self.proc.poll() is not None:
+            raise ms.HarnessError("notify --follow did not start: "
+                                  + self.err.read_text(errors="replace"))
+
+    def notices(self) -> list[Path]:
+        return sorted(self.out.glob("notice.*.eml"))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def fetchmail_plain(port: int, user: str, pw: str, home: Path) -> subprocess.CompletedProcess:
+    """fetchmail, one check of the IMAP mailbox without TLS (it has no option
+    for the source address: it connects from 127.0.0.1)."""
+    home.mkdir(exist_ok=True)
+    rc = home / "fetchmailrc"
+    rc.write_text(f'poll 127.0.0.1 service {port} protocol IMAP auth password '
+                  f'user "{user}" password "{pw}" sslproto ""\n')
+    rc.chmod(0o600)
+    return subprocess.run(["fetchmail", "-f", str(rc), "--check", "--nosyslog", "-N",
+                           "--pidfile", str(home / "fetchmail.pid")],
+                          capture_output=True, text=True, timeout=30, cwd=home,
+                          env=dict(os.environ, HOME=str(home), LC_ALL="C.UTF-8"))
+
+
+def run_follow_notice(sb: Sandbox, steps: Steps) -> None:
+    section("A notice at the first refusal (tlsgate notify --follow)")
+    alice = next(iter(USERS))
+
+    def fn():
+        if shutil.which("fetchmail") is None:
+            return False, ["fetchmail is not installed (run `make deps`)"]
+        follower = NoticeFollower(sb)
+        follower.start()
+        try:
+            say("    $ " + " ".join(rel(c) if " " not in c else repr(c) for c in follower.cmd))
+            cp = fetchmail_plain(sb.stack.dovecot.ports["imap"], alice, USERS[alice][0],
+                                 sb.dir / "fetchmail")
+            say(f"    fetchmail (exit {cp.returncode}) tells its user:")
+            for line in (cp.stdout + cp.stderr).splitlines():
+                if "Running as root" not in line:
+                    say("    | " + short(line))
+            ms.wait_for(lambda: follower.notices(), 10, interval=0.05,
+                        what="the notice")
+        finally:
+            follower.stop()
+        notices = follower.notices()
+        msg = email.message_from_bytes(notices[0].read_bytes(), policy=email.policy.default)
+        say(f"    the notice {alice} got by mail ({rel(notices[0])}):")
+        for h in ("From", "To", "Subject"):
+            say(f"    | {h}: {msg[h]}")
+        say("    |")
+        for line in msg.get_content().splitlines()[:14]:
+            say("    | " + line)
+        ok = cp.returncode != 0 and len(notices) == 1 and str(msg["To"]) == alice
+        return ok, [f"{len(notices)} notice(s), to {msg['To']}"]
+    steps.run(f"fetchmail logs in as {alice} without TLS; notify --follow tells the user",
+              "fetchmail refused (it blames the password); one notice by mail, at once", fn)
+
 
 
 def rel(p) -> str:
@@ -783,14 +889,19 @@ def keeper(root: Path, build: Path | None, w: int) -> int:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    follower = None
     try:
         sb.start()
         problem = smoke_test(sb)
         if problem:
             raise ms.HarnessError("the servers do not answer logins: " + problem)
+        follower = NoticeFollower(sb)
+        follower.start()
     except Exception as e:
         os.write(w, f"{e}".encode())
         os.close(w)
+        if follower is not None:
+            follower.stop()
         sb.stop()
         return 1
     state = {
@@ -800,12 +911,14 @@ def keeper(root: Path, build: Path | None, w: int) -> int:
         "users": {u: v[0] for u, v in USERS.items()},
         "notes": {u: v[1] for u, v in USERS.items()},
         "enforce_day": sb.enforce_day,
+        "notices": str(follower.out),
     }
     write_file(state_path(root), json.dumps(state, indent=1))
     os.write(w, b"ok")
     os.close(w)
     while not stop:
         time.sleep(0.2)
+    follower.stop()
     left = sb.stop()
     state_path(root).unlink(missing_ok=True)
     print("stopped" + (": still running " + ", ".join(left) if left else ""), flush=True)
@@ -842,6 +955,28 @@ def print_up(s: dict) -> None:
     say(f"  curl -v --ssl-reqd --cacert {rel(s['ca'])} "
         f"'imap://localhost:{p['IMAP (STARTTLS)']}/' -u '{cred}'")
     say(f"Then: build/tlsgate -c {rel(s['conf'])} report " + " ".join(rel(x) for x in s["logs"]))
+    print_up_clients(s)
+
+
+def print_up_clients(s: dict) -> None:
+    """How other mail programs connect: the exempt address, the name to check."""
+    p = s["ports"]
+    if s.get("notices"):
+        say(f"A refused plaintext login gets the account a notice (tlsgate notify --follow): "
+            f"{rel(s['notices'])}/")
+    say(f"The exempt address {ms.CLIENT_ADDR}, for programs that can choose their source "
+        "address:")
+    say(f"  curl --interface {ms.CLIENT_ADDR}    msmtp --source-ip={ms.CLIENT_ADDR}    "
+        f"swaks --local-interface {ms.CLIENT_ADDR}")
+    say("  (fetchmail, mbsync, mutt and s-nail have no such option: they connect from "
+        "127.0.0.1, which no exemption covers)")
+    say("For TLS connect to the name localhost (or mail.test with an /etc/hosts entry): "
+        "the certificate's names;")
+    say("fetchmail checks the name, not the 127.0.0.1 address in the certificate:")
+    say(f"  poll localhost service {p['IMAPS (implicit TLS)']} protocol IMAP "
+        f"user \"alice@{ENFORCED}\" ssl sslcertck sslcertfile {rel(s['ca'])}")
+    say(f"  plaintext, refused (fetchmail says only \"Authorization failure\"): "
+        f"poll 127.0.0.1 service {p['IMAP (STARTTLS)']} protocol IMAP sslproto \"\"")
 
 
 def cmd_down(args) -> int:

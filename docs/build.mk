@@ -1,6 +1,7 @@
 # docs/ - `make install` of what no other part installs: the tlsgate
 # command, the man pages, these documents, the notice templates of
-# `tlsgate notify`, the systemd unit of tlsgate-policyd and an example
+# `tlsgate notify`, the systemd units of tlsgate-policyd and of
+# `tlsgate notify --follow` (tlsgate-notify) and an example
 # configuration (docs/install.md has the table of what goes where).
 # tlsgate-policyd itself (postfix-policyd/build.mk) and the Dovecot module
 # (dovecot-plugin/build.mk, into DOVECOT_MODULEDIR from dovecot-config)
@@ -18,6 +19,7 @@ INSTALL         ?= install
 
 TLSGATE_CONFDIR := $(SYSCONFDIR)/tlsgate
 POLICYD_UNIT    := postfix-policyd/tlsgate-policyd.service
+NOTIFY_UNIT     := cli/report/tlsgate-notify.service
 MAN_PAGES_1 := man/tlsgate.1
 MAN_PAGES_5 := man/tlsgate.conf.5 man/tlsgate.policy.5
 MAN_PAGES_8 := man/tlsgate-policyd.8
@@ -65,7 +67,7 @@ install-doc: $(DOCS)
 
 # The unit's ExecStart= and Documentation= name the installed files,
 # wherever PREFIX is.
-install-unit: $(POLICYD_UNIT)
+install-unit: $(POLICYD_UNIT) $(NOTIFY_UNIT)
 	$(INSTALL) -d $(DESTDIR)$(SYSTEMD_UNITDIR)
 	sed -e 's|^ExecStart=[^ ]*tlsgate-policyd|ExecStart=$(PREFIX)/sbin/tlsgate-policyd|' \
 		-e '/^Documentation=/s|file://[^ ]*/share/doc/tlsgate/|file://$(DOC_DIR)/|g' \
@@ -73,6 +75,12 @@ install-unit: $(POLICYD_UNIT)
 	chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/.tlsgate-policyd.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMD_UNITDIR)/.tlsgate-policyd.service.tmp \
 		$(DESTDIR)$(SYSTEMD_UNITDIR)/tlsgate-policyd.service
+	sed -e 's|^ExecStart=[^ ]*/bin/tlsgate |ExecStart=$(PREFIX)/bin/tlsgate |' \
+		-e '/^Documentation=/s|file://[^ ]*/share/doc/tlsgate/|file://$(DOC_DIR)/|g' \
+		$(NOTIFY_UNIT) > $(DESTDIR)$(SYSTEMD_UNITDIR)/.tlsgate-notify.service.tmp
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/.tlsgate-notify.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMD_UNITDIR)/.tlsgate-notify.service.tmp \
+		$(DESTDIR)$(SYSTEMD_UNITDIR)/tlsgate-notify.service
 
 # Only what is not there yet: an admin's configuration is never replaced.
 install-config: docs/examples/tlsgate.conf docs/examples/policy.d/00-global.conf

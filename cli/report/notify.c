@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +41,14 @@
 #include "atomicfile.h"
 #include "cli.h"
 #include "date.h"
+#include "follow.h"
+#include "logscan.h"
 #include "mime.h"
 #include "origin.h"
 #include "outfmt.h"
 #include "recipients.h"
 #include "report.h"
+#include "sendq.h"
 #include "tally.h"
 #include "text.h"
 
@@ -56,6 +60,11 @@
 #define MAX_LANG_RULES 64
 #define MAX_SENDMAIL_ARGS 32
 #define MAX_STATE_LINE 1024
+#define FOLLOW_DEFAULT_PER_HOUR 100
+#define FOLLOW_DEFAULT_SEND_TIMEOUT 60
+#define FOLLOW_DEFAULT_EVERY (7 * 86400)
+#define FOLLOW_STOP_GRACE 5	/* seconds a running sendmail gets at a stop */
+#define FOLLOW_BATCH 4096	/* lines read before sendmails are looked after */
 
 /* ---- templates ---- */
 
@@ -426,6 +435,9 @@ struct notify_opts {
 	bool send, dry_run;
 	long max;		/* -1: no cap */
 	int64_t every;		/* seconds, 0: none */
+	/* --follow (the section "--follow" below) */
+	bool follow, from_start, every_given;
+	unsigned max_per_hour, send_timeout;
 };
 
 static void notify_usage(FILE *out)
@@ -452,7 +464,18 @@ static void notify_usage(FILE *out)
 		"  --lang LANG            template language (default en; de is shipped)\n"
 		"  --lang-for DOMAIN=LANG template language for one domain (repeatable)\n"
 		"  --templates DIR        where notice.LANG.txt are (default " TG_TEMPLATE_DIR ")\n"
-		"  --template FILE        one template for every notice\n");
+		"  --template FILE        one template for every notice\n"
+		"\n"
+		"       tlsgate notify --follow --send --state FILE --from ADDRESS [options] LOG|-\n"
+		"\n"
+		"  --follow               read LOG as it is written (across rotation; '-': stdin,\n"
+		"                         e.g. journalctl -f) and notify an account at its first\n"
+		"                         refusal, or its first audit hit before a from= date\n"
+		"  --from-start           read LOG from its beginning (default: its end)\n"
+		"  --max-per-hour N       notices queued per hour, all accounts (default %d)\n"
+		"  --send-timeout SECS    time a sendmail may take (default %d)\n"
+		"  --every PERIOD         with --follow: default 7d\n",
+		FOLLOW_DEFAULT_PER_HOUR, FOLLOW_DEFAULT_SEND_TIMEOUT);
 }
 
 static int parse_period(const char *s, int64_t *out)
@@ -492,6 +515,35 @@ static bool valid_from(const char *s)
 	return strchr(s, '@') != NULL;
 }
 
+/* What --follow needs and what it does not take. */
+static int follow_args_check(struct notify_opts *o)
+{
+	if (!o->send) {
+		fprintf(stderr, "tlsgate notify: --follow sends notices: give --send\n");
+		return -1;
+	}
+	if (o->state_path == NULL) {
+		fprintf(stderr, "tlsgate notify: --follow needs --state FILE (who was told when)\n");
+		return -1;
+	}
+	if (o->in.nfiles != 1) {
+		fprintf(stderr, "tlsgate notify: --follow reads one log file, or '-' for stdin\n");
+		return -1;
+	}
+	if (o->in.since != NULL || o->in.until != NULL || o->max >= 0) {
+		fprintf(stderr, "tlsgate notify: --follow takes no --since, --until or --max "
+			"(see --max-per-hour)\n");
+		return -1;
+	}
+	if (!o->every_given)
+		o->every = FOLLOW_DEFAULT_EVERY;
+	if (o->max_per_hour == 0)
+		o->max_per_hour = FOLLOW_DEFAULT_PER_HOUR;
+	if (o->send_timeout == 0)
+		o->send_timeout = FOLLOW_DEFAULT_SEND_TIMEOUT;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct notify_opts *o)
 {
 	static const struct option options[] = {
@@ -512,6 +564,10 @@ static int parse_args(int argc, char **argv, struct notify_opts *o)
 		{ "lang-for", required_argument, NULL, 'L' },
 		{ "templates", required_argument, NULL, 'T' },
 		{ "template", required_argument, NULL, 'F' },
+		{ "follow", no_argument, NULL, 'W' },
+		{ "from-start", no_argument, NULL, 'B' },
+		{ "max-per-hour", required_argument, NULL, 'H' },
+		{ "send-timeout", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -544,6 +600,7 @@ static int parse_args(int argc, char **argv, struct notify_opts *o)
 			}
 			break;
 		case 'e':
+			o->every_given = true;
 			if (parse_period(optarg, &o->every) < 0) {
 				fprintf(stderr, "tlsgate notify: --every takes Nh, Nd or Nw (e.g. 7d)\n");
 				return -1;
@@ -573,6 +630,25 @@ static int parse_args(int argc, char **argv, struct notify_opts *o)
 		}
 		case 'T': o->template_dir = optarg; break;
 		case 'F': o->template_path = optarg; break;
+		case 'W': o->follow = true; break;
+		case 'B': o->from_start = true; break;
+		case 'H':
+		case 'O': {
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			unsigned long top = opt == 'H' ? SENDQ_MAX_PER_HOUR_LIMIT : 3600;
+			if (errno || *end != '\0' || end == optarg || optarg[0] == '-' || v == 0 ||
+			    v > top) {
+				fprintf(stderr, "tlsgate notify: --%s needs a number from 1 to %lu\n",
+					opt == 'H' ? "max-per-hour" : "send-timeout", top);
+				return -1;
+			}
+			if (opt == 'H')
+				o->max_per_hour = (unsigned)v;
+			else
+				o->send_timeout = (unsigned)v;
+			break;
+		}
 		default: return -1;
 		}
 	}
@@ -595,7 +671,7 @@ static int parse_args(int argc, char **argv, struct notify_opts *o)
 	}
 	o->in.files = argv + optind;
 	o->in.nfiles = argc - optind;
-	return 0;
+	return o->follow ? follow_args_check(o) : 0;
 }
 
 /* ---- one notice ---- */
@@ -933,6 +1009,351 @@ static struct template *template_get(struct template_set *ts, const struct notif
 	return &ts->t[ts->n++];
 }
 
+/* ---- --follow: a notice at an account's first refusal ----
+ *
+ * Reads the log as it is written (follow.h) and, for each event that
+ * tlsgate wrote (origin.h) with verdict=reject, or verdict=audit and an
+ * enforce_from date, queues a notice for the account (sendq.h) unless the
+ * state file says it was told within --every, its domain is not one
+ * notices may go to (recipients.h) or a notice for it is on its way. The
+ * notice is built from a tally of that one event, decided against the
+ * policy as `notify` decides (would_break), so memory does not grow with
+ * the log. The state file is rewritten (atomicfile.h) after each notice
+ * sendmail accepted: a crash between sendmail's acceptance and that write
+ * errs towards a second notice at the next refusal, never towards none.
+ */
+
+struct follow_run {
+	struct notify_opts *o;
+	const struct cli_context *ctx;
+	struct report_data data;	/* policy and notify_domains only */
+	struct recipients rcpt;
+	struct template_set *ts;
+	struct state *st;
+	struct sendq q;
+	uint64_t triggers, recent, outside, unsafe, not_breaking, build_failed;
+	uint64_t state_errors;
+	int64_t drop_said;		/* when a dropped notice was last logged */
+	uint64_t drops_unsaid;		/* dropped since, not logged one by one */
+	bool stopping;
+};
+
+static volatile sig_atomic_t follow_stop, follow_hup;
+
+static void follow_on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		follow_hup = 1;
+	else
+		follow_stop = 1;
+}
+
+static int64_t follow_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* Runs in sendq's child process. */
+static int follow_deliver(void *vctx, const char *data, size_t len)
+{
+	struct follow_run *fr = vctx;
+	struct mime_buf msg = { .data = (char *)data, .len = len, .cap = len };
+	return run_sendmail(fr->o->sendmail, &msg);
+}
+
+static void follow_done(void *vctx, const char *account, bool ok, bool timed_out)
+{
+	struct follow_run *fr = vctx;
+	if (!ok) {
+		fprintf(stderr, "tlsgate notify: the notice to %s %s; it is tried again at the "
+			"account's next refusal\n", account,
+			fr->stopping ? "was stopped unfinished at the exit" :
+			timed_out ? "took longer than --send-timeout and was stopped" : "failed");
+		return;
+	}
+	int64_t now = (int64_t)time(NULL);
+	struct state_entry *prev = state_find(fr->st, account);
+	if (prev != NULL)
+		prev->when = now;
+	else if (state_put(fr->st, account, now) < 0)
+		fr->state_errors++;
+	if (state_save(fr->st, fr->o->state_path) < 0)
+		fr->state_errors++;
+	fprintf(stderr, "tlsgate notify: notice sent to %s\n", account);
+}
+
+/* Loads tlsgate.conf's policy and notify_domains (at start and SIGHUP). */
+static int follow_load_policy(struct follow_run *fr)
+{
+	struct report_data data;
+	struct recipients rcpt;
+	memset(&data, 0, sizeof(data));
+	if (report_load_policy(fr->ctx, &data, NULL, NULL, "tlsgate notify") < 0) {
+		report_data_free(&data);
+		return -1;
+	}
+	if (recipients_init(&rcpt, data.policy, data.notify_domains) < 0) {
+		fprintf(stderr, "tlsgate notify: out of memory\n");
+		recipients_free(&rcpt);
+		report_data_free(&data);
+		return -1;
+	}
+	report_data_free(&fr->data);
+	recipients_free(&fr->rcpt);
+	fr->data = data;
+	fr->rcpt = rcpt;
+	return 0;
+}
+
+/* Whether the event calls for a notice: a refusal, or an audit hit of a
+ * rule with a from= date. */
+static bool follow_triggers(const struct tg_event *ev)
+{
+	int verdict = tg_verdict_parse(ev->value[TG_EV_VERDICT], ev->len[TG_EV_VERDICT]);
+	return verdict == TG_VERDICT_REJECT ||
+	       (verdict == TG_VERDICT_AUDIT && ev->len[TG_EV_ENFORCE_FROM] > 0);
+}
+
+/* Whether a dropped notice gets its own line: the first one, then one a
+ * minute with the count of those not shown, so that a flood of refusals
+ * does not flood the log too. */
+static bool follow_drop_says(struct follow_run *fr)
+{
+	int64_t now = follow_clock();
+	if (fr->drop_said != 0 && now - fr->drop_said < 60) {
+		fr->drops_unsaid++;
+		return false;
+	}
+	if (fr->drops_unsaid > 0)
+		fprintf(stderr, "tlsgate notify: %llu more notice(s) not sent in the last "
+			"minute (queue full or --max-per-hour)\n",
+			(unsigned long long)fr->drops_unsaid);
+	fr->drop_said = now;
+	fr->drops_unsaid = 0;
+	return true;
+}
+
+static void follow_dropped(struct follow_run *fr, enum sendq_add_result why,
+			   const char *account)
+{
+	if (!follow_drop_says(fr))
+		return;
+	if (why == SENDQ_FULL)
+		fprintf(stderr, "tlsgate notify: no notice to %s now: %d notices wait for "
+			"sendmail already (tried again at its next refusal)\n", account,
+			SENDQ_MAX_WAITING);
+	else
+		fprintf(stderr, "tlsgate notify: no notice to %s now: --max-per-hour %u "
+			"reached (tried again at its next refusal)\n", account,
+			fr->o->max_per_hour);
+}
+
+/* Builds the notice from a tally of this one event and queues it. */
+static void follow_queue(struct follow_run *fr, struct tg_event *ev, const char *line,
+			 size_t off, size_t len, const char *account)
+{
+	struct tally t;
+	struct logtime lt;
+	time_t now = time(NULL);
+	int64_t when = (int64_t)now;
+
+	enum sendq_add_result room = sendq_check(&fr->q, follow_clock());
+	if (room != SENDQ_QUEUED) {
+		follow_dropped(fr, room, account);
+		return;
+	}
+	if (tally_init(&t) < 0) {
+		fr->build_failed++;
+		return;
+	}
+	logtime_init(&lt, now);
+	if (off == 0 || logtime_parse(&lt, line, off, &when) < 0)
+		when = (int64_t)now;
+	size_t n = 0;
+	struct tally_account **accs = NULL;
+	if (tally_add_event(&t, ev, when, line + off, len - off) == 0 &&
+	    tally_finish(&t, fr->data.policy, tg_date_of(now)) == 0)
+		accs = tally_accounts(&t, true, &n);
+	if (accs == NULL || n != 1) {
+		fr->build_failed++;
+		goto out;
+	}
+	struct tally_account *a = accs[0];
+	if (!a->would_break) {
+		fr->not_breaking++;
+		goto out;
+	}
+	struct template *tp = template_get(fr->ts, fr->o, lang_for(fr->o, a->domain->name));
+	struct mime_buf msg;
+	mime_buf_init(&msg);
+	if (tp == NULL || build_message(tp, a, fr->o->from, now, &msg) < 0) {
+		fprintf(stderr, "tlsgate notify: cannot build the notice for %s\n", account);
+		fr->build_failed++;
+		mime_buf_free(&msg);
+		goto out;
+	}
+	enum sendq_add_result added = sendq_add(&fr->q, account, msg.data, msg.len,
+						follow_clock());
+	if (added == SENDQ_QUEUED) {
+		fr->triggers++;
+	} else if (added == SENDQ_NOMEM) {
+		fprintf(stderr, "tlsgate notify: out of memory\n");
+		fr->build_failed++;
+	} else {
+		follow_dropped(fr, added, account);
+	}
+	mime_buf_free(&msg);
+out:
+	free(accs);
+	tally_free(&t);
+}
+
+static void follow_line(struct follow_run *fr, const char *line, size_t len)
+{
+	static struct tg_event_parsed parsed;	/* 12 KiB: not on the stack */
+	size_t off = 0;
+
+	if (origin_classify(line, len, &off) != ORIGIN_OURS)
+		return;
+	if (tg_event_parse(line + off, len - off, &parsed) < 0 ||
+	    !origin_event_plausible(&parsed.ev) || !follow_triggers(&parsed.ev))
+		return;
+	char account[ORIGIN_MAX_USER + 1];
+	size_t ulen = parsed.ev.len[TG_EV_USER];
+	if (ulen >= sizeof(account))
+		return;
+	for (size_t i = 0; i < ulen; i++)
+		account[i] = tg_ascii_lower(parsed.ev.value[TG_EV_USER][i]);
+	account[ulen] = '\0';
+	if (!mime_safe_address(account)) {
+		fr->unsafe++;
+		return;
+	}
+	const char *domain = strrchr(account, '@') + 1;
+	const char *only = fr->o->in.domain;
+	if (only != NULL && strcasecmp(only[0] == '@' ? only + 1 : only, domain) != 0)
+		return;
+	if (!recipients_allowed(&fr->rcpt, domain)) {
+		fr->outside++;
+		return;
+	}
+	struct state_entry *prev = state_find(fr->st, account);
+	if (prev != NULL && prev->when > (int64_t)time(NULL) - fr->o->every) {
+		fr->recent++;
+		return;
+	}
+	if (sendq_pending(&fr->q, account))
+		return;
+	follow_queue(fr, &parsed.ev, line, off, len, account);
+}
+
+static void follow_install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = follow_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Reads what is there (at most a batch, so that sends are looked after
+ * too); returns the lines read, or -1 on a read error. */
+static long follow_read_batch(struct follow_run *fr, struct follow *f)
+{
+	char why[512];
+	const char *line;
+	size_t len;
+	long n = 0;
+	int r = 0;
+	while (n < FOLLOW_BATCH && !follow_stop &&
+	       (r = follow_next(f, &line, &len, why, sizeof(why))) == 1) {
+		follow_line(fr, line, len);
+		n++;
+	}
+	if (n < FOLLOW_BATCH && !follow_stop && r < 0) {
+		fprintf(stderr, "tlsgate notify: %s\n", why);
+		return -1;
+	}
+	return n;
+}
+
+static void follow_wait(const struct follow *f)
+{
+	struct pollfd p = { .fd = follow_poll_fd(f), .events = POLLIN };
+	poll(&p, 1, 200);
+}
+
+static int notify_follow(struct notify_opts *o, const struct cli_context *ctx,
+			 struct template_set *ts, struct state *st)
+{
+	struct follow_run fr;
+	struct follow f;
+	char why[512];
+	int status = 0;
+
+	memset(&fr, 0, sizeof(fr));
+	fr.o = o;
+	fr.ctx = ctx;
+	fr.ts = ts;
+	fr.st = st;
+	if (follow_load_policy(&fr) < 0)
+		return 2;
+	snprintf(why, sizeof(why), "out of memory");
+	if (sendq_init(&fr.q, o->send_timeout, o->max_per_hour, follow_deliver, &fr) < 0 ||
+	    follow_open(&f, o->in.files[0], o->from_start, why, sizeof(why)) < 0) {
+		fprintf(stderr, "tlsgate notify: %s\n", why);
+		sendq_free(&fr.q);
+		recipients_free(&fr.rcpt);
+		report_data_free(&fr.data);
+		return 2;
+	}
+	follow_stop = follow_hup = 0;
+	follow_install_signals();
+	fprintf(stderr, "tlsgate notify: following %s\n", f.stream ? "stdin" : f.path);
+	while (!follow_stop) {
+		if (follow_hup) {
+			follow_hup = 0;
+			if (follow_load_policy(&fr) < 0)
+				fprintf(stderr, "tlsgate notify: SIGHUP: the policy did not load; "
+					"the one loaded before stays\n");
+		}
+		long n = follow_read_batch(&fr, &f);
+		if (n < 0) {
+			status = 1;
+			break;
+		}
+		sendq_run(&fr.q, follow_clock(), follow_done, &fr);
+		if (f.ended && sendq_busy(&fr.q) == 0)
+			break;
+		if (n < FOLLOW_BATCH)
+			follow_wait(&f);
+	}
+	fr.stopping = true;
+	size_t dropped = sendq_stop(&fr.q, follow_clock() + FOLLOW_STOP_GRACE, follow_clock,
+				    follow_done, &fr);
+	fprintf(stderr, "tlsgate notify: stopped: %llu notice(s) sent, %llu failed, %llu timed "
+		"out or stopped at the exit, %llu over --max-per-hour, %llu over the queue, %zu dropped at the stop; "
+		"%llu skipped as notified recently, %llu outside the notice domains, %llu "
+		"without a usable address; %llu long line(s) skipped\n",
+		(unsigned long long)fr.q.delivered, (unsigned long long)fr.q.failed,
+		(unsigned long long)fr.q.timed_out, (unsigned long long)fr.q.over_rate,
+		(unsigned long long)fr.q.overflow, dropped, (unsigned long long)fr.recent,
+		(unsigned long long)fr.outside, (unsigned long long)fr.unsafe,
+		(unsigned long long)f.long_lines);
+	if (fr.state_errors > 0)
+		status = 2;
+	follow_close(&f);
+	sendq_free(&fr.q);
+	recipients_free(&fr.rcpt);
+	report_data_free(&fr.data);
+	return status;
+}
+
 int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 {
 	struct notify_opts o;
@@ -961,6 +1382,14 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 	if (o.state_path != NULL && state_load(&st, o.state_path) < 0) {
 		state_free(&st);	/* the lines read before the damage */
 		goto fail_templates;
+	}
+
+	if (o.follow) {
+		r = notify_follow(&o, ctx, &ts, &st);
+		state_free(&st);
+		for (size_t i = 0; i < ts.n; i++)
+			template_free(&ts.t[i]);
+		return r;
 	}
 
 	struct report_data data;

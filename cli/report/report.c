@@ -64,6 +64,36 @@ static void apply_userdb(struct tally *t, const char *socket, unsigned timeout,
 	cli_userdb_free(u);
 }
 
+int report_load_policy(const struct cli_context *ctx, struct report_data *data,
+		       char **userdb_socket, unsigned *userdb_timeout, const char *progname)
+{
+	if (cli_has_config(ctx)) {
+		struct tg_config cfg;
+		if (cli_load_config(ctx, &cfg) < 0) {
+			tg_config_free(&cfg);
+			return -1;
+		}
+		struct tg_errors errs;
+		tg_errors_init(&errs);
+		data->policy = tg_policy_load(cfg.policy, &errs);
+		if (data->policy == NULL) {
+			cli_print_errors(&errs);
+			tg_errors_clear(&errs);
+			tg_config_free(&cfg);
+			return -1;
+		}
+		data->policy_path = strdup(cfg.policy);
+		if (cfg.userdb_socket != NULL && userdb_socket != NULL) {
+			*userdb_socket = strdup(cfg.userdb_socket);
+			*userdb_timeout = cfg.userdb_timeout;
+		}
+		if (cfg.notify_domains != NULL)
+			data->notify_domains = strdup(cfg.notify_domains);
+		tg_config_free(&cfg);
+	}
+	return 0;
+}
+
 int report_collect(const struct cli_context *ctx, const struct report_input *in,
 		   struct report_data *data, const char *progname)
 {
@@ -100,30 +130,8 @@ int report_collect(const struct cli_context *ctx, const struct report_input *in,
 		t->only_domain = d;
 	}
 
-	if (cli_has_config(ctx)) {
-		struct tg_config cfg;
-		if (cli_load_config(ctx, &cfg) < 0) {
-			tg_config_free(&cfg);
-			return 2;
-		}
-		struct tg_errors errs;
-		tg_errors_init(&errs);
-		data->policy = tg_policy_load(cfg.policy, &errs);
-		if (data->policy == NULL) {
-			cli_print_errors(&errs);
-			tg_errors_clear(&errs);
-			tg_config_free(&cfg);
-			return 2;
-		}
-		data->policy_path = strdup(cfg.policy);
-		if (cfg.userdb_socket != NULL) {
-			userdb_socket = strdup(cfg.userdb_socket);
-			userdb_timeout = cfg.userdb_timeout;
-		}
-		if (cfg.notify_domains != NULL)
-			data->notify_domains = strdup(cfg.notify_domains);
-		tg_config_free(&cfg);
-	}
+	if (report_load_policy(ctx, data, &userdb_socket, &userdb_timeout, progname) < 0)
+		return 2;
 	if (tally_scan(t, in->files, in->nfiles, progname) < 0) {
 		free(userdb_socket);
 		return 2;

@@ -36,5 +36,11 @@ struct report_data {
 int report_collect(const struct cli_context *ctx, const struct report_input *in,
 		   struct report_data *data, const char *progname);
 void report_data_free(struct report_data *data);
+/* Only the configuration part of report_collect: the policy and
+ * notify_domains into data (policy NULL without a configuration), the
+ * user database socket when userdb_socket is not NULL. Returns 0, or -1
+ * after printing the error. */
+int report_load_policy(const struct cli_context *ctx, struct report_data *data,
+		       char **userdb_socket, unsigned *userdb_timeout, const char *progname);
 
 #endif

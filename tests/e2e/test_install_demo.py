@@ -68,6 +68,8 @@ DOCUMENTED = [
      "/usr/local/share/tlsgate/templates/notice.de.txt", 0o644),
     ("$(SYSTEMD_UNITDIR)/tlsgate-policyd.service",
      "/usr/local/lib/systemd/system/tlsgate-policyd.service", 0o644),
+    ("$(SYSTEMD_UNITDIR)/tlsgate-notify.service",
+     "/usr/local/lib/systemd/system/tlsgate-notify.service", 0o644),
     ("$(PREFIX)/share/doc/tlsgate/", "/usr/local/share/doc/tlsgate/install.md", 0o644),
     ("$(DOVECOT_MODULEDIR)/auth/libauthdb_tlsgate.so",
      None, 0o644),  # dovecot_moduledir + /auth/libauthdb_tlsgate.so
@@ -109,6 +111,11 @@ def test_make_install_puts_every_file_where_documented(tmp_path):
     assert execs and all(e == "/usr/local/sbin/tlsgate-policyd" for e in execs), unit
     # every file the unit names as documentation is installed
     for doc in re.findall(r"file://(\S+)", unit):
+        assert (dest / doc.lstrip("/")).is_file(), doc
+    notify_unit = (dest / "usr/local/lib/systemd/system/tlsgate-notify.service").read_text()
+    execs = re.findall(r"^ExecStart=(\S+)", notify_unit, re.M)
+    assert execs == ["/usr/local/bin/tlsgate"], notify_unit
+    for doc in re.findall(r"file://(\S+)", notify_unit):
         assert (dest / doc.lstrip("/")).is_file(), doc
     # the example configuration fits the unit: same pid file
     pidfile = re.search(r"^PIDFile=(\S+)", unit, re.M)

@@ -112,6 +112,41 @@ check "no socket left after stop" test ! -e /run/tlsgate/policyd.sock
 fails "init script: status after stop fails" /etc/init.d/tlsgate-policyd status
 check "init script: stop when stopped is fine" /etc/init.d/tlsgate-policyd stop
 
+# -- tlsgate-notify (notify --follow) through its init script: a refusal
+# written to the log it follows gets the account one notice
+mkdir -p /tmp/notify-out && chown tlsgate /tmp/notify-out
+printf '#!/bin/sh\ncat > /tmp/notify-out/msg.$$\n' > /tmp/notify-sendmail
+chmod 755 /tmp/notify-sendmail
+: > /tmp/notify-mail.log && chmod 644 /tmp/notify-mail.log
+echo "notify_domains = example.com" >> /etc/tlsgate/tlsgate.conf
+cat > /etc/default/tlsgate-notify <<'DEF'
+TLSGATE_NOTIFY_FROM="IT <postmaster@example.com>"
+TLSGATE_NOTIFY_LOG=/tmp/notify-mail.log
+TLSGATE_NOTIFY_OPTIONS="--sendmail /tmp/notify-sendmail"
+DEF
+npid=/run/tlsgate-notify.pid
+check "tlsgate-notify: the init script is registered but disabled" \
+	sh -c 'ls /etc/rc2.d/K*tlsgate-notify && ! ls /etc/rc2.d/S*tlsgate-notify'
+if command -v systemd-analyze >/dev/null; then
+	check "tlsgate-notify: the systemd unit is not enabled" \
+		sh -c 'test "$(systemctl --root=/ is-enabled tlsgate-notify.service)" = disabled'
+	check "tlsgate-notify: systemd-analyze verify of the installed unit" \
+		sh -c 'systemd-analyze verify /lib/systemd/system/tlsgate-notify.service 2>&1 |
+		       tee /dev/stderr | (! grep .)'
+fi
+check "tlsgate-notify: init script: start" /etc/init.d/tlsgate-notify start
+check "tlsgate-notify: runs as tlsgate" \
+	sh -c 'sleep 0.5; test "$(ps -o user= -p $(cat '$npid'))" = tlsgate'
+echo "Dec  1 10:00:00 mx dovecot: auth: Info: tlsgate: service=imap user=alice@example.com client=192.0.2.7 tls=none verdict=reject mode=require rule=x:1" >> /tmp/notify-mail.log
+check "tlsgate-notify: the refused account got a notice" \
+	sh -c 'for i in $(seq 50); do grep -qs "^To: alice@example.com" /tmp/notify-out/msg.* && exit 0; sleep 0.1; done; cat /var/log/tlsgate-notify.log; exit 1'
+check "tlsgate-notify: init script: reload (SIGHUP)" /etc/init.d/tlsgate-notify reload
+check "tlsgate-notify: init script: stop" /etc/init.d/tlsgate-notify stop
+check "tlsgate-notify: the state file in /var/lib/tlsgate names the account" \
+	grep -q "^alice@example.com	" /var/lib/tlsgate/notify.state
+check "tlsgate-notify: one notice" test "$(ls /tmp/notify-out | wc -l)" = 1
+rm -f /etc/default/tlsgate-notify
+
 # -- the demo scenario against the installed programs and module
 check "the demo scenario with the installed files (demo --installed)" \
 	python3 "$repo/demo/tlsgate_demo.py" --installed --dir /tmp/demo run
