@@ -1447,7 +1447,9 @@ int cmd_notify(int argc, char **argv, const struct cli_context *ctx)
 			       outfmt_services(a->services_plain, svc, sizeof(svc)));
 			for (struct tally_device *d = a->devices; d; d = d->next) {
 				char addr[64];
-				printf(" %s", outfmt_text(d->client, 50, addr, sizeof(addr)));
+				/* each address once, as in {{clients}} */
+				if (first_device_of_client(a, d))
+					printf(" %s", outfmt_text(d->client, 50, addr, sizeof(addr)));
 			}
 			printf(", last %s)\n", outfmt_time_text(a->last_plain, last, sizeof(last)));
 			done++;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,24 @@ static void test_run_devices(void **state)
 	assert_non_null(m);
 	assert_non_null(strstr(m, "192.0.2.10"));
 	assert_null(strstr(m, "Names as the programs"));
+	/* --dry-run names each address once too */
+	snprintf(p, sizeof(p), "%s/dry.txt", dir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(fd, 1);
+	const char *dry[] = { "--dry-run", "--at", "2026-11-29", log, NULL };
+	int r = run_notify(dry);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	close(fd);
+	assert_int_equal(r, 0);
+	m = read_file(p);
+	assert_non_null(m);
+	if (strstr(m, "from 192.0.2.7 192.0.2.8 192.0.2.9, last") == NULL)
+		fail_msg("dry run does not name each address once:\n%s", m);
 	snprintf(p, sizeof(p), "rm -rf '%s'", out);
 	assert_int_equal(system(p), 0);
 }
