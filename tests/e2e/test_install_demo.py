@@ -94,6 +94,30 @@ def test_install_md_documents_each_destination():
     assert "dovecot_moduledir" in doc
 
 
+def test_notify_defaults_file_in_the_docs_reads_the_same_under_systemd():
+    """The /etc/default/tlsgate-notify of docs/report.md is read by the init
+    script (a shell) and by systemd's EnvironmentFile=, which keeps a
+    `# ...` after a value as part of it: every line must be a comment or a
+    bare KEY=VALUE, so that both read the same values, and every key must
+    be one the unit or the init script uses."""
+    text = (REPO / "docs" / "report.md").read_text()
+    head = "Both read\n`/etc/default/tlsgate-notify`:\n\n```\n"
+    assert head in text, "docs/report.md: the /etc/default/tlsgate-notify block moved"
+    block = text.split(head, 1)[1].split("```", 1)[0]
+    keys = []
+    for line in block.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = re.fullmatch(r'(TLSGATE_NOTIFY_[A-Z_]+)=("[^"#]*"|[^\s"#]+)', line)
+        assert m, f"docs/report.md: {line!r} is not KEY=VALUE alone (systemd keeps a trailing comment)"
+        keys.append(m.group(1))
+    assert "TLSGATE_NOTIFY_FROM" in keys
+    unit = (REPO / "cli" / "report" / "tlsgate-notify.service").read_text()
+    for key in keys:
+        assert key in unit or key in (REPO / "cli" / "report" / "tlsgate-notify.init").read_text(), \
+            f"{key} of docs/report.md is read by neither the unit nor the init script"
+
+
 def test_make_install_puts_every_file_where_documented(tmp_path):
     dest = tmp_path / "stage"
     make_install(dest)
