@@ -24,6 +24,7 @@
 #include "report/outfmt.h"
 #include "policy.h"
 #include "report/tally.h"
+#include "tally-find.h"
 
 /* 2026-11-29 12:00:00 UTC */
 #define REF ((time_t)1795953600)
@@ -211,29 +212,6 @@ static void add_samples(struct tally *t)
 	logtime_init(&lt, REF);
 	for (size_t i = 0; i < NSAMPLES; i++)
 		assert_int_equal(tally_add_line(t, &lt, sample_lines[i], strlen(sample_lines[i])), 0);
-}
-
-static struct tally_account *find_account(struct tally *t, const char *name)
-{
-	size_t n;
-	struct tally_account **v = tally_accounts(t, false, &n), *found = NULL;
-	assert_non_null(v);
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(v[i]->name, name) == 0)
-			found = v[i];
-	free(v);
-	return found;
-}
-
-static struct tally_domain *find_domain(struct tally *t, const char *name)
-{
-	size_t n;
-	struct tally_domain **v = tally_domains(t, &n), *found = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i]->name, name) == 0)
-			found = v[i];
-	free(v);
-	return found;
 }
 
 static void test_sample_counts(void **state)
