@@ -300,6 +300,22 @@ static const char *after_brownout_key(enum tally_after_brownout after)
 	return "not_seen";
 }
 
+/* The two lists after the brownout table, the same in every output
+ * form: accounts that moved to TLS after their last refusal and those
+ * still in plaintext, with the time that shows it. */
+static const struct {
+	enum tally_after_brownout after;
+	const char *text_title, *text_column;
+	const char *json_list, *json_time;
+	const char *html_title, *html_column;
+} brownout_lists[] = {
+	{ TALLY_AFTER_TLS, "MOVED TO TLS AFTER A BROWNOUT", "FIRST-TLS-LOGIN",
+	  "moved_to_tls", "first_tls_login", "Moved to TLS after a brownout", "First TLS login" },
+	{ TALLY_AFTER_PLAINTEXT, "STILL PLAINTEXT AFTER A BROWNOUT", "LAST-PLAINTEXT",
+	  "still_plaintext", "last_plaintext", "Still plaintext after a brownout", "Last plaintext" },
+};
+#define BROWNOUT_LISTS (sizeof(brownout_lists) / sizeof(brownout_lists[0]))
+
 static const char *after_brownout_text(enum tally_after_brownout after)
 {
 	switch (after) {
@@ -542,26 +558,19 @@ static int print_brownout_text(struct report_data *data, struct tally_domain **d
 	table_print(&tb, out);
 	table_free(&tb);
 
-	static const struct {
-		enum tally_after_brownout after;
-		const char *title, *column;
-	} lists[] = {
-		{ TALLY_AFTER_TLS, "MOVED TO TLS AFTER A BROWNOUT", "FIRST-TLS-LOGIN" },
-		{ TALLY_AFTER_PLAINTEXT, "STILL PLAINTEXT AFTER A BROWNOUT", "LAST-PLAINTEXT" },
-	};
-	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+	for (size_t l = 0; l < BROWNOUT_LISTS; l++) {
 		size_t count = 0;
 		for (size_t i = 0; i < nb; i++)
-			count += bos[i]->brownout->after == lists[l].after;
-		fprintf(out, "\n%s (%zu)\n", lists[l].title, count);
+			count += bos[i]->brownout->after == brownout_lists[l].after;
+		fprintf(out, "\n%s (%zu)\n", brownout_lists[l].text_title, count);
 		if (count == 0)
 			continue;
-		const char *const head[] = { "ACCOUNT", "LAST-REFUSAL", lists[l].column };
+		const char *const head[] = { "ACCOUNT", "LAST-REFUSAL", brownout_lists[l].text_column };
 		table_init(&tb, 3, head, "lll");
 		for (size_t i = 0; i < nb; i++) {
 			struct tally_account *a = bos[i];
 			char t1[32], t2[32];
-			if (a->brownout->after != lists[l].after)
+			if (a->brownout->after != brownout_lists[l].after)
 				continue;
 			const char *row[] = { a->name,
 				outfmt_time_text(a->brownout->last, t1, sizeof(t1)),
@@ -872,19 +881,12 @@ static int print_brownout_json(struct report_data *data, FILE *out)
 		json_kv_str(out, "afterwards", after_brownout_key(b->after), true);
 		fputs("}", out);
 	}
-	static const struct {
-		enum tally_after_brownout after;
-		const char *list, *time;
-	} lists[] = {
-		{ TALLY_AFTER_TLS, "moved_to_tls", "first_tls_login" },
-		{ TALLY_AFTER_PLAINTEXT, "still_plaintext", "last_plaintext" },
-	};
-	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+	for (size_t l = 0; l < BROWNOUT_LISTS; l++) {
 		bool first = true;
-		fprintf(out, "],\n\"%s\":[", lists[l].list);
+		fprintf(out, "],\n\"%s\":[", brownout_lists[l].json_list);
 		for (size_t i = 0; i < nb; i++) {
 			const struct tally_account *a = bos[i];
-			if (a->brownout->after != lists[l].after)
+			if (a->brownout->after != brownout_lists[l].after)
 				continue;
 			fputs(first ? "\n{" : ",\n{", out);
 			first = false;
@@ -892,7 +894,7 @@ static int print_brownout_json(struct report_data *data, FILE *out)
 			json_kv_str(out, "domain", a->domain->name, true);
 			json_kv_str(out, "last_refusal",
 				    outfmt_time_iso(a->brownout->last, t1, sizeof(t1)), true);
-			json_kv_str(out, lists[l].time,
+			json_kv_str(out, brownout_lists[l].json_time,
 				    outfmt_time_iso(brownout_after_time(a), t1, sizeof(t1)), true);
 			fputs("}", out);
 		}
@@ -1161,19 +1163,12 @@ static int print_brownout_html(struct report_data *data, struct tally_domain **d
 		fputs("</tr>\n", out);
 	}
 	fputs("</table>\n", out);
-	static const struct {
-		enum tally_after_brownout after;
-		const char *title, *column;
-	} lists[] = {
-		{ TALLY_AFTER_TLS, "Moved to TLS after a brownout", "First TLS login" },
-		{ TALLY_AFTER_PLAINTEXT, "Still plaintext after a brownout", "Last plaintext" },
-	};
-	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+	for (size_t l = 0; l < BROWNOUT_LISTS; l++) {
 		fprintf(out, "<h3>%s</h3>\n<table><tr><th>Account</th><th>Last refusal</th>"
-			"<th>%s</th></tr>\n", lists[l].title, lists[l].column);
+			"<th>%s</th></tr>\n", brownout_lists[l].html_title, brownout_lists[l].html_column);
 		for (size_t i = 0; i < nb; i++) {
 			struct tally_account *a = bos[i];
-			if (a->brownout->after != lists[l].after)
+			if (a->brownout->after != brownout_lists[l].after)
 				continue;
 			fputs("<tr>", out);
 			html_td(out, a->name);
