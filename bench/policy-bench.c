@@ -19,27 +19,7 @@
 
 #include "decide.h"
 #include "policy.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long status_kb(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, strlen(key)) == 0)
-			kb = strtol(line + strlen(key), NULL, 10);
-	fclose(f);
-	return kb;
-}
+#include "benchutil.h"
 
 /* Deterministic pseudo-random numbers (xorshift), same stream each run. */
 static unsigned long long rng = 88172645463325252ull;

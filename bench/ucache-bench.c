@@ -17,27 +17,7 @@
 #include <time.h>
 
 #include "ucache.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long status_kb(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, strlen(key)) == 0)
-			kb = strtol(line + strlen(key), NULL, 10);
-	fclose(f);
-	return kb;
-}
+#include "benchutil.h"
 
 /* xorshift64*: a fixed, reproducible order */
 static unsigned long long next_random(unsigned long long *s)
